@@ -1,0 +1,39 @@
+// The typed, validated, frozen configuration that the rest of the program receives.
+import type { Secret } from './secret.ts';
+
+export type Credentials =
+  | { readonly kind: 'basic'; readonly username: string; readonly password: Secret }
+  | { readonly kind: 'token'; readonly token: Secret };
+
+export interface UpstreamConfig {
+  /** The name the mirror table uses; also the value of `?ns=` and the OCI-Namespace header. */
+  readonly name: string;
+  /** Origin of the upstream registry, e.g. https://registry-1.docker.io. */
+  readonly url: string;
+  /** Lower-case host names (with port where given) that select this upstream by ns, Host or path prefix. */
+  readonly aliases: readonly string[];
+  readonly isDefault: boolean;
+  readonly tagTtlMs: number;
+  readonly insecure: boolean;
+  readonly officialImages: boolean;
+  readonly offline: boolean;
+  readonly credentials?: Credentials;
+}
+
+export interface Config {
+  readonly listen: readonly string[];
+  /** Absolute path of the data directory. */
+  readonly dataDir: string;
+  readonly redis?: { readonly url: string; readonly keyPrefix: string };
+  readonly upstreams: readonly UpstreamConfig[];
+  readonly tagsListTtlMs: number;
+  readonly upstreamTimeouts: { readonly connectMs: number; readonly responseMs: number; readonly idleMs: number };
+  readonly upstreamRetries: number;
+  readonly cache: {
+    readonly maxSizeBytes?: number;
+    readonly lowWater: number;
+    readonly manifestLruEntries: number;
+    readonly negativeTtlMs: number;
+  };
+  readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+}

@@ -1,0 +1,18 @@
+// The mirror table a fresh install starts with: the public registries cluster operators pull from most.
+import type { UpstreamInput } from './schema.ts';
+
+export const DEFAULT_LISTEN = '127.0.0.1:5000';
+export const DEFAULT_DATA_DIR = './data';
+
+export const DEFAULT_UPSTREAMS: readonly UpstreamInput[] = [
+  {
+    name: 'docker.io',
+    url: 'https://registry-1.docker.io',
+    aliases: ['docker.io', 'index.docker.io', 'registry-1.docker.io'],
+    default: true,
+  },
+  { name: 'registry.k8s.io', url: 'https://registry.k8s.io', aliases: ['registry.k8s.io', 'k8s.gcr.io'] },
+  { name: 'ghcr.io', url: 'https://ghcr.io', aliases: ['ghcr.io'] },
+  { name: 'quay.io', url: 'https://quay.io', aliases: ['quay.io'] },
+  { name: 'gcr.io', url: 'https://gcr.io', aliases: ['gcr.io'] },
+];

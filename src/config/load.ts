@@ -1,0 +1,167 @@
+// Reads the YAML file, applies OCIMIRROR_* environment overrides, validates once and freezes.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import type { Config, Credentials, UpstreamConfig } from './config.ts';
+import { DEFAULT_UPSTREAMS } from './defaults.ts';
+import { configSchema, type ConfigInput, type ParsedConfig } from './schema.ts';
+import { Secret } from './secret.ts';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Environment variables that override single config keys (the file's value loses). */
+const ENV_OVERRIDES: Record<string, (input: Record<string, unknown>, value: string) => void> = {
+  OCIMIRROR_LISTEN: (c, v) => (c.listen = v.split(',').map((s) => s.trim()).filter(Boolean)),
+  OCIMIRROR_DATA_DIR: (c, v) => (c.dataDir = v),
+  OCIMIRROR_REDIS_URL: (c, v) => (c.redis = v === '' ? undefined : { ...(c.redis as object | undefined), url: v }),
+  OCIMIRROR_OFFLINE: (c, v) => (c.offline = /^(1|true|yes|on)$/i.test(v)),
+  OCIMIRROR_LOG_LEVEL: (c, v) => (c.log = { ...(c.log as object | undefined), level: v }),
+  OCIMIRROR_CACHE_MAX_SIZE: (c, v) => (c.cache = { ...(c.cache as object | undefined), maxSize: v }),
+};
+
+export interface LoadOptions {
+  /** Path of a YAML config file; when absent, OCIMIRROR_CONFIG is used, else built-in defaults. */
+  readonly file?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Applied after the file and environment (CLI flags). */
+  readonly overrides?: Partial<ConfigInput>;
+  readonly cwd?: string;
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const file = options.file ?? (env.OCIMIRROR_CONFIG || undefined);
+  const input: Record<string, unknown> = file ? readYaml(resolve(cwd, file)) : {};
+  for (const [name, apply] of Object.entries(ENV_OVERRIDES)) {
+    const value = env[name];
+    if (value !== undefined) apply(input, value);
+  }
+  Object.assign(input, options.overrides);
+  return parseConfig(input, { env, cwd, source: file ?? 'defaults' });
+}
+
+/** Validates an already-read config object; exported for tests and the config generators. */
+export function parseConfig(input: unknown, ctx: { env?: NodeJS.ProcessEnv; cwd?: string; source?: string } = {}): Config {
+  const result = configSchema.safeParse(input);
+  if (!result.success) throw new ConfigError(`invalid config (${ctx.source ?? 'input'}):\n${formatIssues(result.error)}`);
+  return freeze(finish(result.data, ctx.env ?? process.env, ctx.cwd ?? process.cwd()));
+}
+
+function readYaml(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${path} must hold a mapping at the top level`);
+  return doc as Record<string, unknown>;
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `  - ${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`).join('\n');
+}
+
+function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Config {
+  const problems: string[] = [];
+  const inputs = parsed.upstreams ?? configSchema.shape.upstreams.unwrap().parse(DEFAULT_UPSTREAMS);
+  const upstreams: UpstreamConfig[] = inputs.map((u, i) => {
+    const host = new URL(u.url).host.toLowerCase();
+    const aliases = [...new Set((u.aliases ?? [u.name.toLowerCase(), host]).map((a) => a.toLowerCase()))];
+    const credentials = u.credentials ? resolveCredentials(u.credentials, env, cwd, `upstreams.${i}.credentials`, problems) : undefined;
+    return {
+      name: u.name,
+      url: u.url,
+      aliases,
+      isDefault: u.default || inputs.length === 1,
+      tagTtlMs: u.tagTtl,
+      insecure: u.insecure,
+      officialImages: u.officialImages ?? aliases.includes('docker.io'),
+      offline: u.offline ?? parsed.offline,
+      ...(credentials ? { credentials } : {}),
+    };
+  });
+
+  const names = new Set<string>();
+  const aliasOwner = new Map<string, string>();
+  for (const u of upstreams) {
+    if (names.has(u.name)) problems.push(`upstreams: the name "${u.name}" is used twice`);
+    names.add(u.name);
+    for (const alias of u.aliases) {
+      const owner = aliasOwner.get(alias);
+      if (owner && owner !== u.name) problems.push(`upstreams: alias "${alias}" belongs to both "${owner}" and "${u.name}"`);
+      aliasOwner.set(alias, u.name);
+    }
+  }
+  const defaults = upstreams.filter((u) => u.isDefault);
+  if (defaults.length > 1) problems.push(`upstreams: only one entry may be default (found ${defaults.map((d) => d.name).join(', ')})`);
+  if (parsed.redis && !parsed.redis.keyPrefix) problems.push('redis.keyPrefix: must not be empty');
+  if (problems.length) throw new ConfigError(`invalid config:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+
+  const listen = Array.isArray(parsed.listen) ? parsed.listen : [parsed.listen];
+  return {
+    listen,
+    dataDir: resolve(cwd, parsed.dataDir),
+    ...(parsed.redis ? { redis: { url: parsed.redis.url, keyPrefix: parsed.redis.keyPrefix } } : {}),
+    upstreams,
+    tagsListTtlMs: parsed.tagsListTtl,
+    upstreamTimeouts: {
+      connectMs: parsed.upstreamTimeouts.connect,
+      responseMs: parsed.upstreamTimeouts.response,
+      idleMs: parsed.upstreamTimeouts.idle,
+    },
+    upstreamRetries: parsed.upstreamRetries,
+    cache: {
+      ...(parsed.cache.maxSize !== undefined ? { maxSizeBytes: parsed.cache.maxSize } : {}),
+      lowWater: parsed.cache.lowWater,
+      manifestLruEntries: parsed.cache.manifestLruEntries,
+      negativeTtlMs: parsed.cache.negativeTtl,
+    },
+    log: parsed.log,
+  };
+}
+
+type CredentialsInput = NonNullable<NonNullable<ParsedConfig['upstreams']>[number]['credentials']>;
+
+function resolveCredentials(c: CredentialsInput, env: NodeJS.ProcessEnv, cwd: string, where: string, problems: string[]): Credentials | undefined {
+  const read = (inline?: string, envName?: string, file?: string): string | undefined => {
+    if (inline !== undefined) return inline;
+    if (envName !== undefined) {
+      const value = env[envName];
+      if (!value) problems.push(`${where}: environment variable ${envName} is not set`);
+      return value || undefined;
+    }
+    if (file !== undefined) {
+      try {
+        return readFileSync(resolve(cwd, file), 'utf8').trim();
+      } catch (err) {
+        problems.push(`${where}: cannot read ${file}: ${(err as Error).message}`);
+      }
+    }
+    return undefined;
+  };
+  const token = read(c.token, c.tokenEnv, c.tokenFile);
+  if (token) return { kind: 'token', token: new Secret(token) };
+  const password = read(c.password, c.passwordEnv, c.passwordFile);
+  if (c.username && password) return { kind: 'basic', username: c.username, password: new Secret(password) };
+  return undefined;
+}
+
+function freeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !(value instanceof Secret)) {
+    for (const v of Object.values(value)) freeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,107 @@
+// The config file's shape: one zod schema that validates, defaults and converts units in one pass.
+import { z } from 'zod';
+import { parseDurationMs, parseSizeBytes } from './units.ts';
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use e.g. 30s, 10m, 1h30m)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = parseSizeBytes(value);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (use e.g. 512MiB, 50GiB)` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+/** host or host:port, or [v6]:port, as a client would put it in an image reference or Host header. */
+const hostName = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'is not a host name (host or host:port)');
+
+const credentials = z
+  .object({
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    passwordEnv: z.string().min(1).optional(),
+    passwordFile: z.string().min(1).optional(),
+    token: z.string().min(1).optional(),
+    tokenEnv: z.string().min(1).optional(),
+    tokenFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const passwords = [c.password, c.passwordEnv, c.passwordFile].filter((v) => v !== undefined).length;
+    const tokens = [c.token, c.tokenEnv, c.tokenFile].filter((v) => v !== undefined).length;
+    if (passwords > 1) ctx.addIssue({ code: 'custom', message: 'give only one of password, passwordEnv, passwordFile' });
+    if (tokens > 1) ctx.addIssue({ code: 'custom', message: 'give only one of token, tokenEnv, tokenFile' });
+    if (passwords === 1 && tokens === 1) ctx.addIssue({ code: 'custom', message: 'give either a username/password or a token, not both' });
+    if (passwords === 1 && !c.username) ctx.addIssue({ code: 'custom', message: 'a password needs a username' });
+    if (c.username && passwords === 0) ctx.addIssue({ code: 'custom', message: 'a username needs a password (password, passwordEnv or passwordFile)' });
+  });
+
+const upstream = z
+  .object({
+    name: z.string().trim().min(1).regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -'),
+    url: z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\//i.test(u), 'must be an http:// or https:// URL')
+      .refine((u) => ['', '/'].includes(new URL(u).pathname), 'must be the registry root (no path)')
+      .transform((u) => new URL(u).origin),
+    aliases: z.array(hostName).optional(),
+    default: z.boolean().default(false),
+    tagTtl: duration.default(600_000),
+    /** Skip TLS certificate verification towards this upstream (lab registries with self-signed certs). */
+    insecure: z.boolean().default(false),
+    /** Map one-component names to library/<name>, as Docker Hub does for official images. */
+    officialImages: z.boolean().optional(),
+    /** Serve only what is cached for this upstream. */
+    offline: z.boolean().optional(),
+    credentials: credentials.optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: z.union([z.string(), z.array(z.string()).min(1)]).default('127.0.0.1:5000'),
+    dataDir: z.string().min(1).default('./data'),
+    redis: z
+      .object({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'), keyPrefix: z.string().default('ocimirror:') })
+      .strict()
+      .optional(),
+    upstreams: z.array(upstream).min(1).optional(),
+    offline: z.boolean().default(false),
+    tagsListTtl: duration.default(30_000),
+    upstreamTimeouts: z
+      .object({ connect: duration.default(10_000), response: duration.default(25_000), idle: duration.default(60_000) })
+      .strict()
+      .default({ connect: 10_000, response: 25_000, idle: 60_000 }),
+    upstreamRetries: z.number().int().min(0).max(10).default(2),
+    cache: z
+      .object({
+        maxSize: size.optional(),
+        lowWater: z.number().gt(0).lt(1).default(0.9),
+        manifestLruEntries: z.number().int().min(0).default(2000),
+        negativeTtl: duration.default(30_000),
+      })
+      .strict()
+      .default({ lowWater: 0.9, manifestLruEntries: 2000, negativeTtl: 30_000 }),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type UpstreamInput = z.input<typeof upstream>;
+export type ParsedConfig = z.output<typeof configSchema>;
