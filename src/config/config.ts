@@ -26,6 +26,7 @@ export interface Config {
   readonly dataDir: string;
   readonly redis?: { readonly url: string; readonly keyPrefix: string };
   readonly upstreams: readonly UpstreamConfig[];
+  readonly shutdownGraceMs: number;
   readonly tagsListTtlMs: number;
   readonly upstreamTimeouts: { readonly connectMs: number; readonly responseMs: number; readonly idleMs: number };
   readonly upstreamRetries: number;

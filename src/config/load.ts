@@ -115,6 +115,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
     dataDir: resolve(cwd, parsed.dataDir),
     ...(parsed.redis ? { redis: { url: parsed.redis.url, keyPrefix: parsed.redis.keyPrefix } } : {}),
     upstreams,
+    shutdownGraceMs: parsed.shutdownGrace,
     tagsListTtlMs: parsed.tagsListTtl,
     upstreamTimeouts: {
       connectMs: parsed.upstreamTimeouts.connect,

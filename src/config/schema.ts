@@ -80,6 +80,8 @@ export const configSchema = z
       .optional(),
     upstreams: z.array(upstream).min(1).optional(),
     offline: z.boolean().default(false),
+    /** How long SIGTERM waits for responses and downloads in progress before exiting. */
+    shutdownGrace: duration.default(30_000),
     tagsListTtl: duration.default(30_000),
     upstreamTimeouts: z
       .object({ connect: duration.default(10_000), response: duration.default(25_000), idle: duration.default(60_000) })

@@ -1,0 +1,36 @@
+// The HTTP application: middleware, the endpoint families, and the single error mapper.
+import { Hono } from 'hono';
+import { accessLog } from './http/access-log.ts';
+import type { AppEnv } from './http/env.ts';
+import { errorResponse } from './http/error-response.ts';
+import { OciError } from './http/errors.ts';
+import type { ProxyDeps } from './proxy/deps.ts';
+import { baseRoutes } from './routes/base.ts';
+import { blobRoutes } from './routes/blobs.ts';
+import { catalogRoutes } from './routes/catalog.ts';
+import { manifestRoutes } from './routes/manifests.ts';
+import { opsRoutes, type ReadinessCheck } from './routes/ops.ts';
+import { tagRoutes } from './routes/tags.ts';
+import { unsupportedRoutes } from './routes/unsupported.ts';
+
+export function createApp(deps: ProxyDeps, options: { readiness: readonly ReadinessCheck[] }): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use(accessLog({ logger: deps.logger, metrics: deps.metrics }));
+  app.use('/v2/*', async function registryHeaders(c, next) {
+    c.header('Docker-Distribution-API-Version', 'registry/2.0');
+    await next();
+  });
+  app.route('/', unsupportedRoutes());
+  app.route('/', baseRoutes());
+  app.route('/', catalogRoutes(deps));
+  app.route('/', tagRoutes(deps));
+  app.route('/', manifestRoutes(deps));
+  app.route('/', blobRoutes(deps));
+  app.route('/', opsRoutes({ metrics: deps.metrics, checks: options.readiness }));
+  app.notFound((c) => {
+    c.set('route', 'not_found');
+    return errorResponse(c, new OciError('UNSUPPORTED', 'no such endpoint', { status: 404 }));
+  });
+  app.onError((err, c) => errorResponse(c, err));
+  return app;
+}

@@ -1,0 +1,89 @@
+// `ocimirror serve`: run the mirror until SIGTERM/SIGINT, then drain gracefully and exit 0.
+import { parseArgs } from 'node:util';
+import { createApp } from '../app.ts';
+import type { ConfigInput } from '../config/schema.ts';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { createRuntime } from '../deps.ts';
+import { createLogger } from '../observability/logger.ts';
+import { createMetrics } from '../observability/metrics.ts';
+import { listen } from '../server.ts';
+import { packageVersion } from './version.ts';
+
+export const SERVE_USAGE = `Usage: ocimirror serve [options]
+
+Options:
+  -c, --config FILE     YAML config file (default: $OCIMIRROR_CONFIG, else built-in defaults)
+  -l, --listen ADDR     listen address host:port (repeatable; default 127.0.0.1:5000)
+  -d, --data-dir DIR    blob and metadata directory (default ./data)
+      --redis-url URL   keep metadata in Redis instead of the data dir
+      --offline         serve only what is cached
+      --log-level LEVEL fatal|error|warn|info|debug|trace|silent`;
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      listen: { type: 'string', short: 'l', multiple: true },
+      'data-dir': { type: 'string', short: 'd' },
+      'redis-url': { type: 'string' },
+      offline: { type: 'boolean' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(SERVE_USAGE);
+    return 0;
+  }
+  const overrides: Partial<ConfigInput> = {};
+  if (values.listen) overrides.listen = values.listen;
+  if (values['data-dir']) overrides.dataDir = values['data-dir'];
+  if (values['redis-url']) overrides.redis = { url: values['redis-url'] };
+  if (values.offline) overrides.offline = true;
+  if (values['log-level']) overrides.log = { level: values['log-level'] as 'info' };
+
+  let config;
+  try {
+    config = loadConfig({ ...(values.config ? { file: values.config } : {}), overrides });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`ocimirror: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const logger = createLogger(config.log.level);
+  const metrics = createMetrics(packageVersion());
+  const runtime = await createRuntime(config, logger, metrics);
+  const app = createApp(runtime.deps, { readiness: runtime.readiness });
+  const server = await listen(app, config.listen);
+  logger.info(
+    {
+      version: packageVersion(),
+      listen: server.addresses.map((a) => `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`),
+      dataDir: config.dataDir,
+      metadata: config.redis ? 'redis' : 'embedded',
+      upstreams: config.upstreams.map((u) => ({ name: u.name, url: u.url, aliases: u.aliases, default: u.isDefault, offline: u.offline })),
+    },
+    'ocimirror listening',
+  );
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal, grace_ms: config.shutdownGraceMs }, 'stopping: finishing responses and downloads in progress');
+      const deadline = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
+      await Promise.race([Promise.all([server.close(config.shutdownGraceMs), runtime.idle()]), deadline]);
+      await runtime.close();
+      logger.info('stopped');
+      resolve(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
+}

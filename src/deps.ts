@@ -1,0 +1,98 @@
+// The one place that picks implementations: stores, upstream clients, caches, from the typed config.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import type { Config } from './config/config.ts';
+import type { Logger } from './observability/logger.ts';
+import type { Metrics } from './observability/metrics.ts';
+import type { BlobDownload } from './proxy/blob-download.ts';
+import type { CachedManifest, ProxyDeps } from './proxy/deps.ts';
+import { SingleFlight } from './proxy/single-flight.ts';
+import type { ReadinessCheck } from './routes/ops.ts';
+import { DiskBlobStore } from './store/disk-blob-store.ts';
+import { EmbeddedMetadataStore } from './store/embedded-metadata-store.ts';
+import type { MetadataStore } from './store/metadata-store.ts';
+import { RedisMetadataStore } from './store/redis-metadata-store.ts';
+import { RegistryClient } from './upstream/registry-client.ts';
+import { UpstreamTable } from './upstream/route.ts';
+
+export interface Runtime {
+  readonly deps: ProxyDeps;
+  readonly readiness: readonly ReadinessCheck[];
+  /** Resolves when no blob download is in progress. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Upload temp files younger than this may belong to another replica sharing the data dir. */
+const SHARED_UPLOAD_GRACE_MS = 30 * 60_000;
+
+export async function createRuntime(config: Config, logger: Logger, metrics: Metrics): Promise<Runtime> {
+  await mkdir(config.dataDir, { recursive: true });
+  const blobs = new DiskBlobStore(join(config.dataDir, 'blobs'));
+  const removed = await blobs.init({ removeUploadsOlderThanMs: config.redis ? SHARED_UPLOAD_GRACE_MS : 0 });
+  if (removed) logger.info({ count: removed }, 'removed unfinished uploads left by an earlier run');
+
+  let meta: MetadataStore;
+  if (config.redis) {
+    meta = await RedisMetadataStore.open({
+      url: config.redis.url,
+      keyPrefix: config.redis.keyPrefix,
+      onError: (err) => {
+        metrics.redisErrors.inc();
+        logger.warn({ err: err.message }, 'redis connection error');
+      },
+    });
+  } else {
+    meta = await EmbeddedMetadataStore.open(config.dataDir);
+  }
+
+  const table = new UpstreamTable(config.upstreams);
+  const clients = new Map(
+    config.upstreams.map((u) => [u.name, new RegistryClient(u, { timeouts: config.upstreamTimeouts, retries: config.upstreamRetries, metrics, userAgent: 'ocimirror' })]),
+  );
+  const downloads = new Map<string, BlobDownload>();
+  const deps: ProxyDeps = {
+    config,
+    table,
+    clientFor: (name) => {
+      const client = clients.get(name);
+      if (!client) throw new Error(`no client for upstream ${name}`);
+      return client;
+    },
+    blobs,
+    meta,
+    manifests: new LRUCache<string, CachedManifest>({ max: Math.max(1, config.cache.manifestLruEntries) }),
+    tagLists: new LRUCache({ max: 1000 }),
+    downloads,
+    blobStarts: new SingleFlight<BlobDownload>(),
+    manifestFetches: new SingleFlight<unknown>(),
+    metrics,
+    logger,
+    now: Date.now,
+  };
+
+  const readiness: ReadinessCheck[] = [
+    {
+      name: 'dataDir',
+      check: async () => {
+        const probe = join(config.dataDir, `.ready-${process.pid}`);
+        await writeFile(probe, 'ok');
+        await rm(probe, { force: true });
+      },
+    },
+  ];
+  if (config.redis) readiness.push({ name: 'redis', check: () => meta.ping() });
+
+  return {
+    deps,
+    readiness,
+    idle: async () => {
+      while (downloads.size > 0) await Promise.all([...downloads.values()].map((d) => d.finished));
+    },
+    close: async () => {
+      for (const client of clients.values()) client.close();
+      await meta.close();
+    },
+  };
+}

@@ -1,0 +1,54 @@
+// One log line and one metrics sample per request, written when the body was fully sent (or broken off).
+import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { MiddlewareHandler } from 'hono';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { AppEnv } from './env.ts';
+import { OciError } from './errors.ts';
+
+export function accessLog(options: { logger: Logger; metrics: Metrics }): MiddlewareHandler<AppEnv> {
+  return async function accessLog(c, next) {
+    const started = performance.now();
+    const reqId = randomBytes(6).toString('hex');
+    c.set('log', options.logger.child({ reqId }));
+    c.set('bytes', 0);
+    await next();
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    const write = () => {
+      const status = outgoing?.headersSent ? outgoing.statusCode : c.res.status;
+      const route = c.get('route') ?? 'other';
+      const durationS = (performance.now() - started) / 1000;
+      options.metrics.httpRequests.inc({ route, method: c.req.method, code: String(status) });
+      options.metrics.httpDuration.observe({ route, method: c.req.method }, durationS);
+      const err = describeError(c.get('error'));
+      const sent = c.get('bytes') || (c.req.method === 'HEAD' ? 0 : Number(c.res.headers.get('content-length') ?? 0));
+      c.get('log')[status >= 500 ? 'error' : 'info'](
+        {
+          method: c.req.method,
+          path: c.req.path,
+          route,
+          status,
+          duration_ms: Math.round(durationS * 1000),
+          size_bytes: sent,
+          complete: outgoing ? outgoing.writableFinished : true,
+          cache: c.get('cache'),
+          upstream: c.get('upstream'),
+          repo: c.get('repo'),
+          userAgent: c.req.header('user-agent'),
+          ...err,
+        },
+        'request',
+      );
+    };
+    if (outgoing && !outgoing.writableFinished && !outgoing.destroyed) outgoing.once('close', write);
+    else write();
+  };
+}
+
+/** Client errors are logged by code; only unexpected ones carry a stack. */
+function describeError(err: unknown): Record<string, unknown> {
+  if (err === undefined) return {};
+  if (err instanceof OciError && err.status < 500) return { error: { code: err.code, message: err.message } };
+  return { err };
+}

@@ -1,0 +1,22 @@
+// Sends a Node stream as a response body. Under @hono/node-server it is piped straight into the socket
+// (no web-stream conversion on the hot path); elsewhere (tests through app.request) it becomes a web stream.
+// If the body fails after the headers went out, the connection is destroyed: the client sees a broken
+// transfer, never a short body that looks complete.
+import type { ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Context } from 'hono';
+
+export function sendStream(c: Context, status: number, headers: Record<string, string>, body: Readable, onBytes?: (count: number) => void): Response {
+  if (onBytes) body.on('data', (chunk: Buffer) => onBytes(chunk.byteLength));
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (!outgoing) return new Response(Readable.toWeb(body) as ReadableStream, { status, headers });
+  for (const [name, value] of c.res.headers) if (!(name in headers)) outgoing.setHeader(name, value);
+  outgoing.writeHead(status, headers);
+  pipeline(body, outgoing).catch(() => {
+    body.destroy();
+    outgoing.destroy();
+  });
+  return RESPONSE_ALREADY_SENT;
+}

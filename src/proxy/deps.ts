@@ -1,0 +1,35 @@
+// What the pull logic needs, as one object built at start-up (see src/deps.ts).
+import type { LRUCache } from 'lru-cache';
+import type { Config } from '../config/config.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { BlobStore } from '../store/blob-store.ts';
+import type { ManifestRecord, MetadataStore } from '../store/metadata-store.ts';
+import type { RegistryClient } from '../upstream/registry-client.ts';
+import type { UpstreamTable } from '../upstream/route.ts';
+import type { BlobDownload } from './blob-download.ts';
+import type { SingleFlight } from './single-flight.ts';
+
+export interface CachedManifest {
+  readonly digest: string;
+  readonly record: ManifestRecord;
+  readonly body: Uint8Array;
+}
+
+export interface ProxyDeps {
+  readonly config: Config;
+  readonly table: UpstreamTable;
+  readonly clientFor: (upstream: string) => RegistryClient;
+  readonly blobs: BlobStore;
+  readonly meta: MetadataStore;
+  /** Hot manifests by digest, in front of the stores. */
+  readonly manifests: LRUCache<string, CachedManifest>;
+  /** Short-lived tags/list answers by upstream+repo+query. */
+  readonly tagLists: LRUCache<string, { body: Uint8Array; link?: string; fetchedAt: number }>;
+  readonly downloads: Map<string, BlobDownload>;
+  readonly blobStarts: SingleFlight<BlobDownload>;
+  readonly manifestFetches: SingleFlight<unknown>;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly now: () => number;
+}

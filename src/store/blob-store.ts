@@ -1,0 +1,52 @@
+// Where blob and manifest bytes live. Only this store says whether this replica holds the bytes.
+import type { Readable } from 'node:stream';
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  readonly start: number;
+  /** Last byte, inclusive. */
+  readonly end: number;
+}
+
+export interface StoredBlob {
+  readonly digest: string;
+  readonly size: number;
+}
+
+/** A blob being written: bytes are checked against the digest as they arrive; commit publishes it atomically. */
+export interface BlobUpload {
+  readonly digest: string;
+  /** Bytes written so far. */
+  readonly written: number;
+  write(chunk: Uint8Array): Promise<void>;
+  /** Reads already-written bytes (followers of an in-flight download read here). */
+  readAt(position: number, length: number): Promise<Uint8Array>;
+  /** Verifies the digest and makes the blob visible; throws DigestMismatchError (and discards) otherwise. */
+  commit(): Promise<StoredBlob>;
+  /** Releases the upload: discards the bytes unless committed. Safe to call more than once. */
+  abort(): Promise<void>;
+}
+
+export interface BlobStore {
+  stat(digest: string): Promise<StoredBlob | undefined>;
+  /** A stream of the blob (or of one range of it), or undefined when it is not held. */
+  open(digest: string, range?: ByteRange): Promise<Readable | undefined>;
+  /** The whole blob in memory: for manifests and other small documents. */
+  read(digest: string): Promise<Uint8Array | undefined>;
+  /** Stores small bytes whose digest the caller already checked or will have checked. */
+  put(digest: string, bytes: Uint8Array): Promise<StoredBlob>;
+  begin(digest: string): Promise<BlobUpload>;
+  delete(digest: string): Promise<boolean>;
+  list(): AsyncIterable<StoredBlob>;
+}
+
+export class DigestMismatchError extends Error {
+  override readonly name = 'DigestMismatchError';
+  readonly expected: string;
+  readonly actual: string;
+  constructor(expected: string, actual: string) {
+    super(`content does not match digest ${expected} (got ${actual})`);
+    this.expected = expected;
+    this.actual = actual;
+  }
+}

@@ -1,0 +1,128 @@
+// Metadata in Redis, shared by every replica:
+//   tags:<upstream>|<repo>   hash  "<tag>|<accept class>" -> TagRecord JSON
+//   repos                    set   "<upstream>|<repo>" with at least one cached tag
+//   manifest:<digest>        string ManifestRecord JSON
+//   blob-access              zset  digest scored by last access (ms)
+//   blob-size                hash  digest -> size
+import { Redis } from 'ioredis';
+import type { BlobRecord, ManifestRecord, MetadataStore, RepoRef, TagKey, TagRecord } from './metadata-store.ts';
+
+export interface RedisMetadataOptions {
+  readonly url: string;
+  readonly keyPrefix: string;
+  /** How long open() waits for the first connection before going on degraded. */
+  readonly connectTimeoutMs?: number;
+  readonly onError?: (err: Error) => void;
+}
+
+export class RedisMetadataStore implements MetadataStore {
+  readonly #redis: Redis;
+
+  private constructor(redis: Redis) {
+    this.#redis = redis;
+  }
+
+  static async open(options: RedisMetadataOptions): Promise<RedisMetadataStore> {
+    const redis = new Redis(options.url, {
+      keyPrefix: options.keyPrefix,
+      // Fail commands fast while Redis is away: callers treat that as a cache miss, not a hang.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: options.connectTimeoutMs ?? 5_000,
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    });
+    redis.on('error', (err: Error) => options.onError?.(err));
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(done, options.connectTimeoutMs ?? 5_000);
+      redis.once('ready', done);
+    });
+    return new RedisMetadataStore(redis);
+  }
+
+  /** The client, for features built on the same connection (locks, pub/sub). */
+  get client(): Redis {
+    return this.#redis;
+  }
+
+  async getTag(key: TagKey): Promise<TagRecord | undefined> {
+    return parse<TagRecord>(await this.#redis.hget(tagsKey(key.upstream, key.repo), `${key.tag}|${key.accept}`));
+  }
+
+  async setTag(key: TagKey, record: TagRecord): Promise<void> {
+    await this.#redis
+      .multi()
+      .hset(tagsKey(key.upstream, key.repo), `${key.tag}|${key.accept}`, JSON.stringify(record))
+      .sadd('repos', `${key.upstream}|${key.repo}`)
+      .exec();
+  }
+
+  async deleteTag(upstream: string, repo: string, tag: string): Promise<void> {
+    const key = tagsKey(upstream, repo);
+    const fields = (await this.#redis.hkeys(key)).filter((f) => f.startsWith(`${tag}|`));
+    if (fields.length) await this.#redis.hdel(key, ...fields);
+    if ((await this.#redis.hlen(key)) === 0) await this.#redis.srem('repos', `${upstream}|${repo}`);
+  }
+
+  async listTags(upstream: string, repo: string): Promise<string[]> {
+    const fields = await this.#redis.hkeys(tagsKey(upstream, repo));
+    return [...new Set(fields.map((f) => f.slice(0, f.lastIndexOf('|'))))].sort();
+  }
+
+  async listRepos(): Promise<RepoRef[]> {
+    const members = await this.#redis.smembers('repos');
+    return members
+      .map((m) => {
+        const at = m.indexOf('|');
+        return { upstream: m.slice(0, at), repo: m.slice(at + 1) };
+      })
+      .sort((a, b) => a.upstream.localeCompare(b.upstream) || a.repo.localeCompare(b.repo));
+  }
+
+  async getManifest(digest: string): Promise<ManifestRecord | undefined> {
+    return parse<ManifestRecord>(await this.#redis.get(`manifest:${digest}`));
+  }
+
+  async setManifest(digest: string, record: ManifestRecord): Promise<void> {
+    await this.#redis.set(`manifest:${digest}`, JSON.stringify(record));
+  }
+
+  async touchBlob(digest: string, size: number, at: number): Promise<void> {
+    await this.#redis.multi().zadd('blob-access', at, digest).hset('blob-size', digest, size).exec();
+  }
+
+  async getBlob(digest: string): Promise<BlobRecord | undefined> {
+    const [access, size] = await Promise.all([this.#redis.zscore('blob-access', digest), this.#redis.hget('blob-size', digest)]);
+    return access === null || size === null ? undefined : { size: Number(size), lastAccess: Number(access) };
+  }
+
+  async blobsByAge(limit: number): Promise<(BlobRecord & { digest: string })[]> {
+    const flat = await this.#redis.zrange('blob-access', 0, limit - 1, 'WITHSCORES');
+    const digests = flat.filter((_, i) => i % 2 === 0);
+    const sizes = digests.length ? await this.#redis.hmget('blob-size', ...digests) : [];
+    return digests.map((digest, i) => ({ digest, lastAccess: Number(flat[i * 2 + 1]), size: Number(sizes[i] ?? 0) }));
+  }
+
+  async forgetBlob(digest: string): Promise<void> {
+    await this.#redis.multi().zrem('blob-access', digest).hdel('blob-size', digest).exec();
+  }
+
+  async ping(): Promise<void> {
+    await this.#redis.ping();
+  }
+
+  async close(): Promise<void> {
+    await this.#redis.quit().catch(() => this.#redis.disconnect());
+  }
+}
+
+function tagsKey(upstream: string, repo: string): string {
+  return `tags:${upstream}|${repo}`;
+}
+
+function parse<T>(text: string | null): T | undefined {
+  return text === null ? undefined : (JSON.parse(text) as T);
+}

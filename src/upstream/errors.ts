@@ -1,0 +1,16 @@
+// Why an upstream exchange failed, before anything reached the client.
+export type UpstreamFailure = 'connect' | 'timeout' | 'reset' | 'status' | 'tls' | 'protocol';
+
+/** The upstream could not be reached or kept failing: callers may serve stale content instead. */
+export class UpstreamUnavailableError extends Error {
+  override readonly name = 'UpstreamUnavailableError';
+  readonly upstream: string;
+  readonly reason: UpstreamFailure;
+  readonly status?: number;
+  constructor(upstream: string, reason: UpstreamFailure, message: string, options: { status?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.upstream = upstream;
+    this.reason = reason;
+    if (options.status !== undefined) this.status = options.status;
+  }
+}

@@ -1,0 +1,181 @@
+// Talks to one upstream registry: authentication (Bearer token flow, Basic, static token), redirects
+// (blob GETs go to a CDN on another host, which never sees our Authorization), bounded retries of
+// idempotent requests before any byte reached the client, and connection reuse.
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { UpstreamConfig } from '../config/config.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { parseChallenge, type Challenge } from './challenge.ts';
+import { UpstreamUnavailableError, type UpstreamFailure } from './errors.ts';
+import { drain, sendRequest, TimeoutError, type Timeouts } from './http-request.ts';
+import { TokenAuthError, TokenCache } from './token-auth.ts';
+
+export interface UpstreamRequest {
+  readonly method: 'GET' | 'HEAD';
+  /** Path under the registry root, e.g. /v2/library/alpine/manifests/3.8. */
+  readonly path: string;
+  /** Repository the request is about: the token scope. */
+  readonly repo: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /** The body stream; read it to the end or destroy it. */
+  readonly body: IncomingMessage;
+}
+
+export interface RegistryClientOptions {
+  readonly timeouts: Timeouts;
+  readonly retries: number;
+  readonly metrics?: Metrics;
+  readonly userAgent?: string;
+  /** Base delay between retries; doubled each time. */
+  readonly retryDelayMs?: number;
+}
+
+const MAX_REDIRECTS = 5;
+const RETRYABLE_STATUS = new Set([500, 502, 503, 504]);
+
+export class RegistryClient {
+  readonly upstream: UpstreamConfig;
+  readonly #options: RegistryClientOptions;
+  readonly #agent: http.Agent;
+  readonly #otherAgents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  readonly #tokens: TokenCache;
+  /** The last challenge the upstream sent: lets us fetch tokens before the first 401 of a new scope. */
+  #challenge?: Challenge;
+
+  constructor(upstream: UpstreamConfig, options: RegistryClientOptions) {
+    this.upstream = upstream;
+    this.#options = options;
+    const agentOptions = { keepAlive: true, maxSockets: 128, maxFreeSockets: 32 };
+    this.#agent = upstream.url.startsWith('https:')
+      ? new https.Agent({ ...agentOptions, rejectUnauthorized: !upstream.insecure })
+      : new http.Agent(agentOptions);
+    this.#tokens = new TokenCache({
+      agentFor: (url) => this.#agentFor(url),
+      timeouts: options.timeouts,
+      onFetch: (result) => options.metrics?.tokenFetches.inc({ upstream: upstream.name, result }),
+    });
+  }
+
+  /** Sends the request, retrying connection failures and 5xx; returns the first non-retryable answer. */
+  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    const attempts = this.#options.retries + 1;
+    let lastError: UpstreamUnavailableError | undefined;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) await sleep((this.#options.retryDelayMs ?? 200) * 2 ** (attempt - 1));
+      let res: UpstreamResponse;
+      try {
+        res = await this.#authenticated(req);
+      } catch (err) {
+        if (err instanceof TokenAuthError) {
+          if (err.status >= 500) {
+            lastError = new UpstreamUnavailableError(this.upstream.name, 'status', err.message, { status: err.status, cause: err });
+            continue;
+          }
+          throw err;
+        }
+        lastError = this.#failure(err);
+        continue;
+      }
+      if (RETRYABLE_STATUS.has(res.status)) {
+        drain(res.body);
+        this.#options.metrics?.upstreamErrors.inc({ upstream: this.upstream.name, reason: 'status' });
+        lastError = new UpstreamUnavailableError(this.upstream.name, 'status', `upstream ${this.upstream.name} answered ${res.status}`, { status: res.status });
+        continue;
+      }
+      return res;
+    }
+    throw lastError!;
+  }
+
+  #failure(err: unknown): UpstreamUnavailableError {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const reason: UpstreamFailure =
+      err instanceof TimeoutError ? 'timeout'
+      : /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)$/.test(code) ? 'connect'
+      : /CERT|SSL|TLS/.test(code) ? 'tls'
+      : /^(ECONNRESET|EPIPE|ECONNABORTED)$/.test(code) ? 'reset'
+      : 'protocol';
+    this.#options.metrics?.upstreamErrors.inc({ upstream: this.upstream.name, reason });
+    this.#options.metrics?.upstreamRequests.inc({ upstream: this.upstream.name, code: '0' });
+    return new UpstreamUnavailableError(this.upstream.name, reason, `upstream ${this.upstream.name} failed: ${(err as Error).message}`, { cause: err });
+  }
+
+  async #authenticated(req: UpstreamRequest): Promise<UpstreamResponse> {
+    const scope = `repository:${req.repo}:pull`;
+    let res = await this.#follow(req, this.#authorization(scope));
+    if (res.status !== 401) return res;
+    const challenge = parseChallenge(res.headers['www-authenticate'] as string | undefined);
+    if (!challenge) return res;
+    let authorization: string | undefined;
+    const credentials = this.upstream.credentials;
+    if (challenge.scheme === 'bearer') {
+      this.#challenge = challenge;
+      if (credentials?.kind === 'token') return res; // a static token that was refused: nothing else to try
+      authorization = `Bearer ${await this.#tokens.fetch(challenge, challenge.params.scope ?? scope, credentials)}`;
+    } else if (challenge.scheme === 'basic' && credentials?.kind === 'basic') {
+      this.#challenge = challenge;
+      authorization = basic(credentials.username, credentials.password.reveal());
+    } else {
+      return res;
+    }
+    drain(res.body);
+    res = await this.#follow(req, authorization);
+    return res;
+  }
+
+  /** What we can send before being challenged: a static token, Basic, or a cached Bearer token. */
+  #authorization(scope: string): string | undefined {
+    const credentials = this.upstream.credentials;
+    if (credentials?.kind === 'token') return `Bearer ${credentials.token.reveal()}`;
+    if (this.#challenge?.scheme === 'basic' && credentials?.kind === 'basic') return basic(credentials.username, credentials.password.reveal());
+    if (this.#challenge?.scheme === 'bearer') {
+      const token = this.#tokens.cached(this.#challenge, scope);
+      if (token) return `Bearer ${token}`;
+    }
+    return undefined;
+  }
+
+  /** Sends and follows redirects; Authorization goes only to the upstream's own origin. */
+  async #follow(req: UpstreamRequest, authorization: string | undefined): Promise<UpstreamResponse> {
+    let url = new URL(req.path, this.upstream.url);
+    for (let hop = 0; ; hop++) {
+      const ownOrigin = url.origin === this.upstream.url;
+      const headers: Record<string, string> = { 'user-agent': this.#options.userAgent ?? 'ocimirror', ...req.headers };
+      if (authorization && ownOrigin) headers.authorization = authorization;
+      const started = performance.now();
+      const body = await sendRequest(url, { method: req.method, headers, agent: this.#agentFor(url), timeouts: this.#options.timeouts });
+      const status = body.statusCode ?? 0;
+      this.#options.metrics?.upstreamRequests.inc({ upstream: this.upstream.name, code: String(status) });
+      this.#options.metrics?.upstreamDuration.observe({ upstream: this.upstream.name }, (performance.now() - started) / 1000);
+      const location = body.headers.location;
+      if (![301, 302, 303, 307, 308].includes(status) || !location) return { status, headers: body.headers, body };
+      drain(body);
+      if (hop >= MAX_REDIRECTS) throw new UpstreamUnavailableError(this.upstream.name, 'protocol', `upstream ${this.upstream.name} redirected more than ${MAX_REDIRECTS} times`);
+      url = new URL(location, url);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+        throw new UpstreamUnavailableError(this.upstream.name, 'protocol', `upstream ${this.upstream.name} redirected to a ${url.protocol} URL`);
+      }
+    }
+  }
+
+  #agentFor(url: URL): http.Agent {
+    if (url.origin === this.upstream.url) return this.#agent;
+    return url.protocol === 'https:' ? this.#otherAgents.https : this.#otherAgents.http;
+  }
+
+  close(): void {
+    this.#agent.destroy();
+    this.#otherAgents.http.destroy();
+    this.#otherAgents.https.destroy();
+  }
+}
+
+function basic(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
