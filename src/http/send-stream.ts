@@ -8,11 +8,13 @@ import { pipeline } from 'node:stream/promises';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 
+/** `headers` must be complete (including registry headers): they are all the client gets. */
 export function sendStream(c: Context, status: number, headers: Record<string, string>, body: Readable, onBytes?: (count: number) => void): Response {
   if (onBytes) body.on('data', (chunk: Buffer) => onBytes(chunk.byteLength));
   const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
   if (!outgoing) return new Response(Readable.toWeb(body) as ReadableStream, { status, headers });
-  for (const [name, value] of c.res.headers) if (!(name in headers)) outgoing.setHeader(name, value);
+  // Headers set earlier with c.header() are not visible here without c.res, and touching c.res would make
+  // Hono rebuild the response and @hono/node-server write it a second time: callers pass every header.
   outgoing.writeHead(status, headers);
   pipeline(body, outgoing).catch(() => {
     body.destroy();

@@ -18,6 +18,8 @@ export function blobRoutes(deps: ProxyDeps): Hono<AppEnv> {
       'docker-content-digest': digest,
       etag: `"${digest}"`,
       'accept-ranges': 'bytes',
+      'docker-distribution-api-version': 'registry/2.0',
+      'oci-namespace': routed.upstream.name,
     };
     if (c.req.method === 'HEAD') {
       const head = await headBlob(deps, routed, digest);

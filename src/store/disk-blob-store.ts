@@ -2,7 +2,6 @@
 // Writes go to a temp file in the same tree, are hashed as they arrive, and are renamed into place
 // only when the digest matches, so a reader can never see a partial or corrupt blob.
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -51,8 +50,8 @@ export class DiskBlobStore implements BlobStore {
     // Open first so a blob deleted in between yields "not held" rather than a stream error.
     const handle = await open(path, 'r').catch(() => undefined);
     if (!handle) return undefined;
-    return createReadStream('', { fd: handle.fd, autoClose: false, start: range?.start, end: range?.end, highWaterMark: 256 * 1024 })
-      .on('close', () => void handle.close().catch(() => {}));
+    // The stream owns the handle and closes it when done or destroyed.
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 256 * 1024 });
   }
 
   async read(digest: string): Promise<Uint8Array | undefined> {

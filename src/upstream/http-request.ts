@@ -46,8 +46,15 @@ export function sendRequest(url: URL, options: SendOptions): Promise<IncomingMes
     });
     req.on('response', (res) => {
       clearTimeout(responseTimer);
-      res.socket.setTimeout(options.timeouts.idleMs, () => res.destroy(new TimeoutError(`upstream ${url.host} sent nothing for ${options.timeouts.idleMs} ms`)));
-      res.once('end', () => res.socket?.setTimeout(0));
+      const socket = res.socket;
+      const onIdle = () => res.destroy(new TimeoutError(`upstream ${url.host} sent nothing for ${options.timeouts.idleMs} ms`));
+      socket.setTimeout(options.timeouts.idleMs);
+      socket.on('timeout', onIdle);
+      // Keep-alive sockets serve many responses: detach this one's watchdog when it is done.
+      res.once('close', () => {
+        socket.off('timeout', onIdle);
+        socket.setTimeout(0);
+      });
       resolve(res);
     });
     req.end();
