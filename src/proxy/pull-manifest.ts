@@ -104,7 +104,7 @@ async function refreshTag(deps: ProxyDeps, routed: Routed, key: TagKey, accept: 
 /** Reads, verifies and stores a manifest answer; `expected` is the digest asked for, if any. */
 async function receive(deps: ProxyDeps, routed: Routed, res: UpstreamResponse, expected: string | undefined): Promise<CachedManifest> {
   if (res.status !== 200) throw await upstreamError(res, routed.upstream.name, 'MANIFEST_UNKNOWN');
-  const body = await readLimited(res, routed.upstream.name);
+  const body = await readLimited(res, routed.upstream.name, deps.metrics);
   const claimed = res.headers['docker-content-digest'];
   const digest = expected ?? (typeof claimed === 'string' && looksLikeDigest(claimed) ? claimed : digestOf(body));
   const { algorithm } = parseDigest(digest);
@@ -126,7 +126,7 @@ async function receive(deps: ProxyDeps, routed: Routed, res: UpstreamResponse, e
   return cached;
 }
 
-async function readLimited(res: UpstreamResponse, upstream: string): Promise<Uint8Array> {
+async function readLimited(res: UpstreamResponse, upstream: string, metrics: ProxyDeps['metrics']): Promise<Uint8Array> {
   const declared = Number(res.headers['content-length'] ?? 0);
   if (declared > MAX_MANIFEST_BYTES) {
     res.body.destroy();
@@ -143,6 +143,7 @@ async function readLimited(res: UpstreamResponse, upstream: string): Promise<Uin
       }
       chunks.push(chunk as Buffer);
     }
+    metrics.upstreamBytes.inc({ upstream }, total);
   } catch (err) {
     if (err instanceof OciError) throw err;
     throw new UpstreamUnavailableError(upstream, 'reset', `upstream ${upstream} broke off a manifest: ${(err as Error).message}`, { cause: err });

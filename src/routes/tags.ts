@@ -64,7 +64,7 @@ export function tagRoutes(deps: ProxyDeps): Hono<AppEnv> {
 }
 
 /** The upstream's next-page link names its own repository path; point it at the name the client used. */
-function rewriteLink(link: string, upstreamRepo: string, clientName: string, ns: string | undefined): string {
+export function rewriteLink(link: string, upstreamRepo: string, clientName: string, ns: string | undefined): string {
   return link.replace(/<([^>]*)>/, (_, target: string) => {
     const url = new URL(target, 'http://upstream.invalid');
     const path = url.pathname.replace(`/v2/${upstreamRepo}/`, `/v2/${clientName}/`);
