@@ -125,6 +125,17 @@ export class EmbeddedMetadataStore implements MetadataStore {
     return [...tags].sort();
   }
 
+  async tagRecords(upstream: string, repo: string): Promise<(TagRecord & { tag: string; accept: string })[]> {
+    const prefix = [upstream, repo, ''].join(SEP);
+    return [...this.#tags]
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([k, record]) => {
+        const [, , tag, accept] = k.split(SEP) as [string, string, string, string];
+        return { ...record, tag, accept };
+      })
+      .sort((a, b) => a.tag.localeCompare(b.tag) || a.accept.localeCompare(b.accept));
+  }
+
   async listRepos(): Promise<RepoRef[]> {
     const repos = new Map<string, RepoRef>();
     for (const k of this.#tags.keys()) {

@@ -42,6 +42,8 @@ export interface MetadataStore {
   deleteTag(upstream: string, repo: string, tag: string): Promise<void>;
   /** Tags with at least one cached answer, sorted. */
   listTags(upstream: string, repo: string): Promise<string[]>;
+  /** Every cached answer for the repository's tags (one per tag and Accept class), sorted by tag. */
+  tagRecords(upstream: string, repo: string): Promise<(TagRecord & { tag: string; accept: string })[]>;
   /** Repositories with at least one cached tag, sorted by upstream then repo. */
   listRepos(): Promise<RepoRef[]>;
 

@@ -72,6 +72,16 @@ export class RedisMetadataStore implements MetadataStore {
     return [...new Set(fields.map((f) => f.slice(0, f.lastIndexOf('|'))))].sort();
   }
 
+  async tagRecords(upstream: string, repo: string): Promise<(TagRecord & { tag: string; accept: string })[]> {
+    const all = await this.#redis.hgetall(tagsKey(upstream, repo));
+    return Object.entries(all)
+      .map(([field, json]) => {
+        const at = field.lastIndexOf('|');
+        return { ...(JSON.parse(json) as TagRecord), tag: field.slice(0, at), accept: field.slice(at + 1) };
+      })
+      .sort((a, b) => a.tag.localeCompare(b.tag) || a.accept.localeCompare(b.accept));
+  }
+
   async listRepos(): Promise<RepoRef[]> {
     const members = await this.#redis.smembers('repos');
     return members
