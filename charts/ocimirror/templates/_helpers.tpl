@@ -1,0 +1,168 @@
+{{/*
+Expand the name of the chart.
+*/}}
+{{- define "ocimirror.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+A default fully qualified app name, truncated at 63 chars (some Kubernetes name fields are limited
+to this). If the release name contains the chart name it is used as the full name.
+*/}}
+{{- define "ocimirror.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ocimirror.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ocimirror.labels" -}}
+helm.sh/chart: {{ include "ocimirror.chart" . }}
+{{ include "ocimirror.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "ocimirror.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ocimirror.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "ocimirror.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ocimirror.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "ocimirror.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Fixed inside the pod: the image's user owns this path, and the Service targets this port. */}}
+{{- define "ocimirror.dataDir" -}}/var/lib/ocimirror{{- end }}
+{{- define "ocimirror.containerPort" -}}5000{{- end }}
+
+{{/*
+The environment variable that carries one upstream's secret: (list "docker.io" "PASSWORD") gives
+UPSTREAM_DOCKER_IO_PASSWORD.
+*/}}
+{{- define "ocimirror.credentialEnv" -}}
+{{- $name := index . 0 -}}
+{{- $kind := index . 1 -}}
+{{- printf "UPSTREAM_%s_%s" (regexReplaceAll "[^A-Za-z0-9]+" $name "_" | upper) $kind -}}
+{{- end }}
+
+{{/* "true" when the mirror uses Redis (bundled or external), else empty. */}}
+{{- define "ocimirror.redis.enabled" -}}
+{{- if or .Values.redis.bundled.enabled .Values.redis.external.url .Values.redis.external.existingSecret -}}true{{- end -}}
+{{- end }}
+
+{{- define "ocimirror.redis.fullname" -}}
+{{- printf "%s-redis" (include "ocimirror.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The config file. It starts from .Values.config, attaches credentials as passwordEnv/tokenEnv
+references (never the secrets themselves), pins listen and dataDir, and adds the Redis key prefix;
+the Redis URL comes from the OCIMIRROR_REDIS_URL environment variable.
+*/}}
+{{- define "ocimirror.config" -}}
+{{- $config := deepCopy .Values.config -}}
+{{- $upstreams := list -}}
+{{- range $upstream := .Values.config.upstreams -}}
+{{- $upstream = deepCopy $upstream -}}
+{{- $credentials := get $.Values.credentials $upstream.name -}}
+{{- if $credentials -}}
+{{- if $credentials.username -}}
+{{- $_ := set $upstream "credentials" (dict "username" $credentials.username "passwordEnv" (include "ocimirror.credentialEnv" (list $upstream.name "PASSWORD"))) -}}
+{{- else -}}
+{{- $_ := set $upstream "credentials" (dict "tokenEnv" (include "ocimirror.credentialEnv" (list $upstream.name "TOKEN"))) -}}
+{{- end -}}
+{{- end -}}
+{{- $upstreams = append $upstreams $upstream -}}
+{{- end -}}
+{{- if $upstreams -}}
+{{- $_ := set $config "upstreams" $upstreams -}}
+{{- else -}}
+{{- $_ := unset $config "upstreams" -}}
+{{- end -}}
+{{- if not $config.cache.maxSize -}}
+{{- $_ := unset $config.cache "maxSize" -}}
+{{- end -}}
+{{- $_ := set $config "listen" (printf "0.0.0.0:%s" (include "ocimirror.containerPort" .)) -}}
+{{- $_ := set $config "dataDir" (include "ocimirror.dataDir" .) -}}
+{{- if include "ocimirror.redis.enabled" . -}}
+{{- $_ := set $config "redis" (dict "keyPrefix" .Values.redis.keyPrefix) -}}
+{{- end -}}
+{{- toYaml (mergeOverwrite $config (deepCopy .Values.extraConfig)) -}}
+{{- end }}
+
+{{/* Secret values this chart stores (env name -> value); empty when everything is external. */}}
+{{- define "ocimirror.secretData" -}}
+{{- $data := dict -}}
+{{- range $name, $credentials := .Values.credentials -}}
+{{- if not $credentials.existingSecret -}}
+{{- if $credentials.username -}}
+{{- $_ := set $data (include "ocimirror.credentialEnv" (list $name "PASSWORD")) (required (printf "credentials.%s: a username needs a password or an existingSecret" $name) $credentials.password) -}}
+{{- else -}}
+{{- $_ := set $data (include "ocimirror.credentialEnv" (list $name "TOKEN")) (required (printf "credentials.%s: give a token, a username and password, or an existingSecret" $name) $credentials.token) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.redis.external.url (not .Values.redis.external.existingSecret) -}}
+{{- $_ := set $data "REDIS_URL" .Values.redis.external.url -}}
+{{- end -}}
+{{- toYaml $data -}}
+{{- end }}
+
+{{/* Combinations the schema cannot express; included by the Deployment so they fail at render. */}}
+{{- define "ocimirror.validate" -}}
+{{- $names := list -}}
+{{- range $upstream := .Values.config.upstreams -}}
+{{- $names = append $names $upstream.name -}}
+{{- end -}}
+{{- range $name, $_ := .Values.credentials -}}
+{{- if not (has $name $names) -}}
+{{- fail (printf "credentials.%s: no upstream named %q in config.upstreams (credentials need the upstreams listed explicitly)" $name $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.redis.bundled.enabled (or .Values.redis.external.url .Values.redis.external.existingSecret) -}}
+{{- fail "redis: enable either redis.bundled or redis.external, not both" -}}
+{{- end -}}
+{{- if gt (int .Values.replicaCount) 1 -}}
+{{- if not (include "ocimirror.redis.enabled" .) -}}
+{{- fail "replicaCount > 1 needs Redis (redis.bundled.enabled or redis.external.url): without it the data directory's metadata belongs to one process" -}}
+{{- end -}}
+{{- if and .Values.persistence.enabled (not .Values.persistence.existingClaim) (not (has "ReadWriteMany" .Values.persistence.accessModes)) -}}
+{{- fail "replicaCount > 1 needs persistence.accessModes to include ReadWriteMany (replicas share one cache volume)" -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/* The bundled Redis has its own selector labels so the mirror's Service never selects it. */}}
+{{- define "ocimirror.redis.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ocimirror.name" . }}-redis
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "ocimirror.redis.labels" -}}
+helm.sh/chart: {{ include "ocimirror.chart" . }}
+{{ include "ocimirror.redis.selectorLabels" . }}
+app.kubernetes.io/component: metadata-store
+app.kubernetes.io/part-of: {{ include "ocimirror.name" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
