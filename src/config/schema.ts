@@ -53,10 +53,9 @@ const upstream = z
     name: z.string().trim().min(1).regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -'),
     url: z
       .string()
-      .url()
-      .refine((u) => /^https?:\/\//i.test(u), 'must be an http:// or https:// URL')
-      .refine((u) => ['', '/'].includes(new URL(u).pathname), 'must be the registry root (no path)')
-      .transform((u) => new URL(u).origin),
+      .refine((u) => URL.canParse(u) && /^https?:\/\//i.test(u), 'must be an http:// or https:// URL (with the scheme)')
+      .refine((u) => !URL.canParse(u) || ['', '/'].includes(new URL(u).pathname), 'must be the registry root (no path)')
+      .transform((u) => (URL.canParse(u) ? new URL(u).origin : u)),
     aliases: z.array(hostName).optional(),
     default: z.boolean().default(false),
     tagTtl: duration.default(600_000),

@@ -21,7 +21,7 @@ export function parseDurationMs(input: string | number): number | undefined {
   return consumed === text.length && consumed > 0 ? total : undefined;
 }
 
-/** Parses "50GiB", "512MB", "1e9" or a bare number of bytes; returns bytes or undefined. */
+/** Parses "50GiB", "512MB", "1.5G" or a bare number of bytes; returns bytes or undefined. */
 export function parseSizeBytes(input: string | number): number | undefined {
   if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? Math.floor(input) : undefined;
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(input);

@@ -25,7 +25,7 @@ export function summarizeManifest(body: Uint8Array): ManifestSummary {
   } catch {
     throw new OciError('MANIFEST_INVALID', 'manifest is not valid JSON', { status: 502 });
   }
-  if (!doc || typeof doc !== 'object') throw new OciError('MANIFEST_INVALID', 'manifest is not a JSON object', { status: 502 });
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new OciError('MANIFEST_INVALID', 'manifest is not a JSON object', { status: 502 });
   const m = doc as { mediaType?: unknown; schemaVersion?: unknown; config?: unknown; layers?: unknown; manifests?: unknown };
   if (m.schemaVersion === 1) throw new OciError('MANIFEST_INVALID', 'Docker schema1 manifests are not supported', { status: 502 });
   const list = (value: unknown): Descriptor[] => (Array.isArray(value) ? value.filter(isDescriptor) : []);

@@ -110,6 +110,7 @@ export class RedisMetadataStore implements MetadataStore {
   }
 
   async blobsByAge(limit: number): Promise<(BlobRecord & { digest: string })[]> {
+    if (limit <= 0) return []; // ZRANGE 0 -1 would mean "all"
     const flat = await this.#redis.zrange('blob-access', 0, limit - 1, 'WITHSCORES');
     const digests = flat.filter((_, i) => i % 2 === 0);
     const sizes = digests.length ? await this.#redis.hmget('blob-size', ...digests) : [];
