@@ -7,6 +7,8 @@ import type { Logger } from './observability/logger.ts';
 import type { Metrics } from './observability/metrics.ts';
 import type { BlobDownload } from './proxy/blob-download.ts';
 import type { CachedManifest, ProxyDeps } from './proxy/deps.ts';
+import { DiskBudget } from './proxy/disk-budget.ts';
+import { NegativeCache } from './proxy/negative-cache.ts';
 import { SingleFlight } from './proxy/single-flight.ts';
 import type { ReadinessCheck } from './routes/ops.ts';
 import { DiskBlobStore } from './store/disk-blob-store.ts';
@@ -52,6 +54,17 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     config.upstreams.map((u) => [u.name, new RegistryClient(u, { timeouts: config.upstreamTimeouts, retries: config.upstreamRetries, metrics, userAgent: 'ocimirror' })]),
   );
   const downloads = new Map<string, BlobDownload>();
+  const readers = new Map<string, number>();
+  const budget = new DiskBudget({
+    blobs,
+    meta,
+    maxBytes: config.cache.maxSizeBytes,
+    lowWater: config.cache.lowWater,
+    inUse: (digest) => downloads.has(digest) || readers.has(digest),
+    metrics,
+    logger,
+  });
+  void budget.start();
   const deps: ProxyDeps = {
     config,
     table,
@@ -65,6 +78,9 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     manifests: new LRUCache<string, CachedManifest>({ max: Math.max(1, config.cache.manifestLruEntries) }),
     tagLists: new LRUCache({ max: 1000 }),
     downloads,
+    readers,
+    budget,
+    negative: new NegativeCache(config.cache.negativeTtlMs),
     blobStarts: new SingleFlight<BlobDownload>(),
     manifestFetches: new SingleFlight<unknown>(),
     metrics,
@@ -91,6 +107,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
       while (downloads.size > 0) await Promise.all([...downloads.values()].map((d) => d.finished));
     },
     close: async () => {
+      await budget.settled();
       for (const client of clients.values()) client.close();
       await meta.close();
     },

@@ -8,6 +8,8 @@ import type { ManifestRecord, MetadataStore } from '../store/metadata-store.ts';
 import type { RegistryClient } from '../upstream/registry-client.ts';
 import type { UpstreamTable } from '../upstream/route.ts';
 import type { BlobDownload } from './blob-download.ts';
+import type { DiskBudget } from './disk-budget.ts';
+import type { NegativeCache } from './negative-cache.ts';
 import type { SingleFlight } from './single-flight.ts';
 
 export interface CachedManifest {
@@ -27,6 +29,11 @@ export interface ProxyDeps {
   /** Short-lived tags/list answers by upstream+repo+query. */
   readonly tagLists: LRUCache<string, { body: Uint8Array; link?: string; fetchedAt: number }>;
   readonly downloads: Map<string, BlobDownload>;
+  /** Open read streams of stored blobs, by digest: such blobs are not evicted. */
+  readonly readers: Map<string, number>;
+  readonly budget: DiskBudget;
+  /** Recent upstream 404s. */
+  readonly negative: NegativeCache;
   readonly blobStarts: SingleFlight<BlobDownload>;
   readonly manifestFetches: SingleFlight<unknown>;
   readonly metrics: Metrics;

@@ -28,6 +28,12 @@ export async function pullBlob(deps: ProxyDeps, routed: Routed, digestText: stri
       open: async (range) => {
         const stream = await deps.blobs.open(digest, range);
         if (!stream) throw new OciError('BLOB_UNKNOWN', 'blob was removed from the cache', { detail: { digest } });
+        deps.readers.set(digest, (deps.readers.get(digest) ?? 0) + 1);
+        stream.once('close', () => {
+          const left = (deps.readers.get(digest) ?? 1) - 1;
+          if (left > 0) deps.readers.set(digest, left);
+          else deps.readers.delete(digest);
+        });
         return stream;
       },
     };
@@ -39,9 +45,20 @@ export async function pullBlob(deps: ProxyDeps, routed: Routed, digestText: stri
     return following(running);
   }
   if (routed.upstream.offline) throw new OciError('BLOB_UNKNOWN', 'blob is not cached and the mirror is offline', { detail: { digest } });
+  const negativeKey = `blob|${routed.upstream.name}|${routed.repo}|${digest}`;
+  const known404 = deps.negative.get(negativeKey);
+  if (known404) {
+    deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'negative' });
+    throw known404;
+  }
   const { promise, joined } = deps.blobStarts.run(digest, () => startDownload(deps, routed, digest));
   if (joined) deps.metrics.coalescedRequests.inc();
-  return following(await promise);
+  try {
+    return following(await promise);
+  } catch (err) {
+    deps.negative.remember(negativeKey, err);
+    throw err;
+  }
 }
 
 function following(download: BlobDownload): BlobAnswer {
@@ -62,7 +79,10 @@ async function startDownload(deps: ProxyDeps, routed: Routed, digest: string): P
     upload,
     body: res.body,
     onBytes: (count) => deps.metrics.upstreamBytes.inc({ upstream: upstreamName }, count),
-    onCommitted: (blob) => deps.meta.touchBlob(blob.digest, blob.size, deps.now()).catch((err: unknown) => metadataFailed(deps, err)),
+    onCommitted: async (blob) => {
+      await deps.meta.touchBlob(blob.digest, blob.size, deps.now()).catch((err: unknown) => metadataFailed(deps, err));
+      deps.budget.added(blob.size);
+    },
   });
   deps.downloads.set(digest, download);
   deps.metrics.inflightDownloads.inc();

@@ -40,6 +40,8 @@ async function byDigest(deps: ProxyDeps, routed: Routed, digest: string): Promis
   }
   deps.metrics.cacheLookups.inc({ kind: 'manifest', result: 'miss' });
   if (routed.upstream.offline) throw new OciError('MANIFEST_UNKNOWN', 'manifest is not cached and the mirror is offline', { detail: { digest } });
+  const negativeKey = `manifest|${routed.upstream.name}|${routed.repo}|${digest}`;
+  rejectKnown404(deps, negativeKey, 'manifest');
   const fetched = await once(deps, `digest|${routed.upstream.name}|${digest}`, async () => {
     const res = await deps.clientFor(routed.upstream.name).request({
       method: 'GET',
@@ -48,6 +50,9 @@ async function byDigest(deps: ProxyDeps, routed: Routed, digest: string): Promis
       headers: { accept: ALL_MANIFEST_TYPES },
     });
     return receive(deps, routed, res, digest);
+  }).catch((err: unknown) => {
+    deps.negative.remember(negativeKey, err);
+    throw err;
   });
   return { ...fetched, cache: 'miss' };
 }
@@ -65,6 +70,8 @@ async function byTag(deps: ProxyDeps, routed: Routed, tag: string, accept: Accep
     deps.metrics.cacheLookups.inc({ kind: 'tag', result: 'miss' });
     throw new OciError('MANIFEST_UNKNOWN', 'tag is not cached and the mirror is offline', { detail: { tag } });
   }
+  const negativeKey = `tag|${routed.upstream.name}|${routed.repo}|${tag}|${accept.key}`;
+  if (!local) rejectKnown404(deps, negativeKey, 'tag');
   try {
     const answer = await once(deps, `tag|${routed.upstream.name}|${routed.repo}|${tag}|${accept.key}`, () =>
       refreshTag(deps, routed, key, accept, local),
@@ -78,6 +85,7 @@ async function byTag(deps: ProxyDeps, routed: Routed, tag: string, accept: Accep
       return { ...local, cache: 'stale' };
     }
     if (err instanceof OciError && err.code === 'MANIFEST_UNKNOWN') await deps.meta.deleteTag(routed.upstream.name, routed.repo, tag).catch(() => {});
+    deps.negative.remember(negativeKey, err);
     throw err;
   }
 }
@@ -119,7 +127,7 @@ async function receive(deps: ProxyDeps, routed: Routed, res: UpstreamResponse, e
   if (!mediaType) throw new OciError('MANIFEST_INVALID', `upstream ${routed.upstream.name} sent an unknown manifest type "${contentType}"`, { status: 502 });
   const references = [summary.config, ...summary.layers, ...summary.manifests].flatMap((d) => (d ? [d.digest] : []));
   const record = { mediaType, size: body.byteLength, references };
-  await deps.blobs.put(digest, body);
+  if (!(await deps.blobs.stat(digest))) deps.budget.added((await deps.blobs.put(digest, body)).size);
   await deps.meta.setManifest(digest, record).catch((err: unknown) => metadataFailed(deps, err));
   const cached = { digest, record, body };
   deps.manifests.set(digest, cached);
@@ -187,6 +195,13 @@ function acceptable(record: TagRecord, accept: AcceptSet): boolean {
 
 function canServeStale(err: unknown): boolean {
   return err instanceof UpstreamUnavailableError || (err instanceof OciError && (err.code === 'TOOMANYREQUESTS' || err.code === 'UNAVAILABLE'));
+}
+
+function rejectKnown404(deps: ProxyDeps, key: string, kind: 'tag' | 'manifest'): void {
+  const known = deps.negative.get(key);
+  if (!known) return;
+  deps.metrics.cacheLookups.inc({ kind, result: 'negative' });
+  throw known;
 }
 
 function once<T>(deps: ProxyDeps, key: string, work: () => Promise<T>): Promise<T> {
