@@ -1,12 +1,13 @@
 // The one place that picks implementations: stores, upstream clients, caches, from the typed config.
+import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { Config } from './config/config.ts';
 import type { Logger } from './observability/logger.ts';
 import type { Metrics } from './observability/metrics.ts';
-import type { BlobDownload } from './proxy/blob-download.ts';
-import type { CachedManifest, ProxyDeps } from './proxy/deps.ts';
+import type { CachedManifest, InflightBlob, ProxyDeps } from './proxy/deps.ts';
+import { LocalDownloadLocks, type DownloadLocks } from './proxy/download-locks.ts';
 import { DiskBudget } from './proxy/disk-budget.ts';
 import { NegativeCache } from './proxy/negative-cache.ts';
 import { SingleFlight } from './proxy/single-flight.ts';
@@ -14,7 +15,9 @@ import type { ReadinessCheck } from './routes/ops.ts';
 import { DiskBlobStore } from './store/disk-blob-store.ts';
 import { EmbeddedMetadataStore } from './store/embedded-metadata-store.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
+import { RedisDownloadLocks } from './store/redis-download-locks.ts';
 import { RedisMetadataStore } from './store/redis-metadata-store.ts';
+import { viaHeader } from './upstream/loop.ts';
 import { RegistryClient } from './upstream/registry-client.ts';
 import { UpstreamTable } from './upstream/route.ts';
 
@@ -36,8 +39,9 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   if (removed) logger.info({ count: removed }, 'removed unfinished uploads left by an earlier run');
 
   let meta: MetadataStore;
+  let locks: DownloadLocks = new LocalDownloadLocks();
   if (config.redis) {
-    meta = await RedisMetadataStore.open({
+    const redis = await RedisMetadataStore.open({
       url: config.redis.url,
       keyPrefix: config.redis.keyPrefix,
       onError: (err) => {
@@ -45,15 +49,19 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
         logger.warn({ err: err.message }, 'redis connection error');
       },
     });
+    meta = redis;
+    // Replicas sharing the data dir download each blob once: the lease holder writes, the others follow.
+    locks = new RedisDownloadLocks(redis.client);
   } else {
     meta = await EmbeddedMetadataStore.open(config.dataDir);
   }
 
   const table = new UpstreamTable(config.upstreams);
-  const clients = new Map(
-    config.upstreams.map((u) => [u.name, new RegistryClient(u, { timeouts: config.upstreamTimeouts, retries: config.upstreamRetries, metrics, userAgent: 'ocimirror' })]),
-  );
-  const downloads = new Map<string, BlobDownload>();
+  // Marks this process's upstream requests, so a request that loops back to it is refused (loop.ts).
+  const instanceId = randomBytes(6).toString('hex');
+  const clientOptions = { timeouts: config.upstreamTimeouts, retries: config.upstreamRetries, metrics, userAgent: 'ocimirror', via: viaHeader(instanceId) };
+  const clients = new Map(config.upstreams.map((u) => [u.name, new RegistryClient(u, clientOptions)]));
+  const downloads = new Map<string, InflightBlob>();
   const readers = new Map<string, number>();
   const budget = new DiskBudget({
     blobs,
@@ -67,6 +75,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   void budget.start();
   const deps: ProxyDeps = {
     config,
+    instanceId,
     table,
     clientFor: (name) => {
       const client = clients.get(name);
@@ -78,10 +87,11 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     manifests: new LRUCache<string, CachedManifest>({ max: Math.max(1, config.cache.manifestLruEntries) }),
     tagLists: new LRUCache({ max: 1000 }),
     downloads,
+    locks,
     readers,
     budget,
     negative: new NegativeCache(config.cache.negativeTtlMs),
-    blobStarts: new SingleFlight<BlobDownload>(),
+    blobStarts: new SingleFlight<InflightBlob | undefined>(),
     manifestFetches: new SingleFlight<unknown>(),
     metrics,
     logger,

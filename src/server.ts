@@ -1,6 +1,8 @@
 // Listens on every configured address and stops gracefully.
-import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { AppEnv } from './http/env.ts';
@@ -20,16 +22,29 @@ export function parseListen(text: string): ListenAddress {
 
 export interface RunningServer {
   readonly addresses: readonly AddressInfo[];
+  /** The TLS listeners' addresses (DNS-spoof mode). */
+  readonly tlsAddresses: readonly AddressInfo[];
   /** Stops accepting connections; resolves when open connections finished or `graceMs` passed. */
   close(graceMs: number): Promise<void>;
 }
 
-export async function listen(app: Hono<AppEnv>, addresses: readonly string[]): Promise<RunningServer> {
-  const servers: Server[] = [];
-  for (const text of addresses) {
+export interface TlsListen {
+  readonly listen: readonly string[];
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+export async function listen(app: Hono<AppEnv>, addresses: readonly string[], tls?: TlsListen): Promise<RunningServer> {
+  const servers: (Server | HttpsServer)[] = [];
+  const tlsOptions = tls?.listen.length ? readCertificate(tls) : undefined;
+  const plain = addresses.map((text) => ({ text, tls: false }));
+  const secure = (tls?.listen ?? []).map((text) => ({ text, tls: true }));
+  for (const { text, tls: isTls } of [...plain, ...secure]) {
     const { host, port } = parseListen(text);
-    const server = await new Promise<Server>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s as Server)) as Server;
+    const server = await new Promise<Server | HttpsServer>((resolve, reject) => {
+      const options = { fetch: app.fetch, hostname: host, port };
+      const https = { createServer: createHttpsServer, serverOptions: tlsOptions };
+      const s = serve(isTls ? { ...options, ...https } : options, () => resolve(s)) as Server | HttpsServer;
       s.once('error', reject);
     });
     // containerd waits up to 30 s for headers; keep idle keep-alive connections a while for reuse.
@@ -38,7 +53,8 @@ export async function listen(app: Hono<AppEnv>, addresses: readonly string[]): P
     servers.push(server);
   }
   return {
-    addresses: servers.map((s) => s.address() as AddressInfo),
+    addresses: servers.slice(0, plain.length).map((s) => s.address() as AddressInfo),
+    tlsAddresses: servers.slice(plain.length).map((s) => s.address() as AddressInfo),
     close: async (graceMs) => {
       await Promise.all(
         servers.map(
@@ -48,8 +64,11 @@ export async function listen(app: Hono<AppEnv>, addresses: readonly string[]): P
                 s.closeAllConnections();
                 resolve();
               }, graceMs);
+              // Keep-alive connections go idle when their response ends: close them as they do.
+              const sweeper = setInterval(() => s.closeIdleConnections(), 100);
               s.close(() => {
                 clearTimeout(timer);
+                clearInterval(sweeper);
                 resolve();
               });
               s.closeIdleConnections();
@@ -58,4 +77,12 @@ export async function listen(app: Hono<AppEnv>, addresses: readonly string[]): P
       );
     },
   };
+}
+
+function readCertificate(tls: TlsListen): { cert: Buffer; key: Buffer } {
+  try {
+    return { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) };
+  } catch (err) {
+    throw new Error(`cannot read the TLS certificate for tls.listen (${(err as Error).message}); create it with \`ocimirror tls init\``, { cause: err });
+  }
 }

@@ -1,23 +1,20 @@
 // One blob travelling from upstream to disk, and any number of clients reading it meanwhile.
 // The download writes a temp file (digest checked as bytes arrive); every client, the first one
-// included, reads that file behind the writer. The last byte is held back until the digest matched,
-// so no client ever completes a response with bytes that turn out to be corrupt: on a mismatch or a
-// broken upstream the clients' connections are destroyed instead. The download belongs to the cache,
+// included, reads that file behind the writer (follow-reader.ts). The download belongs to the cache,
 // not to a client: it runs to its end (or its upstream timeout) even if every client has gone.
-import { EventEmitter, once } from 'node:events';
-import type { Readable as NodeReadable } from 'node:stream';
-import { Readable } from 'node:stream';
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+
 import type { BlobUpload, ByteRange, StoredBlob } from '../store/blob-store.ts';
+import { createFollowReader, type DownloadState, type FollowSource } from './follow-reader.ts';
 
-const READ_CHUNK = 1024 * 1024;
-
-export class BlobDownload extends EventEmitter {
+export class BlobDownload extends EventEmitter implements FollowSource {
   readonly digest: string;
   /** From the upstream's Content-Length; undefined when it sent none. */
   readonly size: number | undefined;
   readonly #upload: BlobUpload;
   #readers = 0;
-  #state: 'running' | 'committed' | 'failed' = 'running';
+  #state: DownloadState = 'running';
   #error?: Error;
   /** Settles when the download committed or failed; never rejects. */
   readonly finished: Promise<void>;
@@ -26,7 +23,7 @@ export class BlobDownload extends EventEmitter {
     digest: string;
     size: number | undefined;
     upload: BlobUpload;
-    body: NodeReadable;
+    body: Readable;
     onBytes?: (count: number) => void;
     onCommitted?: (blob: StoredBlob) => Promise<void>;
   }) {
@@ -42,11 +39,11 @@ export class BlobDownload extends EventEmitter {
     return this.#upload.written;
   }
 
-  get state(): 'running' | 'committed' | 'failed' {
+  get state(): DownloadState {
     return this.#state;
   }
 
-  async #pump(body: NodeReadable, onBytes: (count: number) => void, onCommitted: (blob: StoredBlob) => Promise<void>): Promise<void> {
+  async #pump(body: Readable, onBytes: (count: number) => void, onCommitted: (blob: StoredBlob) => Promise<void>): Promise<void> {
     try {
       // Awaiting each write makes the upstream socket follow the disk's pace: memory stays flat.
       for await (const chunk of body) {
@@ -78,53 +75,20 @@ export class BlobDownload extends EventEmitter {
 
   /** A stream of the blob (or one range of it) that follows the download as it grows. */
   createReader(range?: ByteRange): Readable {
+    return createFollowReader(this, range);
+  }
+
+  readAt(position: number, length: number): Promise<Uint8Array> {
+    return this.#upload.readAt(position, length);
+  }
+
+  retain(): void {
     this.#readers++;
-    let position = range?.start ?? 0;
-    const end = range ? range.end + 1 : undefined; // exclusive
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      this.#readers--;
-      this.#releaseIfIdle();
-    };
-    const download = this;
-    const stream = new Readable({
-      highWaterMark: READ_CHUNK,
-      async read() {
-        try {
-          for (;;) {
-            const total = download.#state === 'committed' ? download.written : undefined;
-            const stop = end ?? total;
-            if (stop !== undefined && position >= stop) {
-              this.push(null);
-              return;
-            }
-            if (download.#state === 'failed') throw download.#error ?? new Error('download failed');
-            // Hold the last byte back until the digest was verified.
-            const limit = download.#state === 'committed' ? download.written : download.written - 1;
-            const want = Math.min(READ_CHUNK, (stop ?? Infinity) - position, limit - position);
-            if (want > 0) {
-              const bytes = await download.#upload.readAt(position, want);
-              position += bytes.byteLength;
-              if (bytes.byteLength > 0) {
-                this.push(bytes);
-                return;
-              }
-            }
-            await once(download, 'progress');
-          }
-        } catch (err) {
-          this.destroy(err as Error);
-        }
-      },
-      destroy(err, callback) {
-        release();
-        callback(err);
-      },
-    });
-    stream.once('end', release);
-    return stream;
+  }
+
+  release(): void {
+    this.#readers--;
+    this.#releaseIfIdle();
   }
 
   #releaseIfIdle(): void {

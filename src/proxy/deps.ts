@@ -8,6 +8,8 @@ import type { ManifestRecord, MetadataStore } from '../store/metadata-store.ts';
 import type { RegistryClient } from '../upstream/registry-client.ts';
 import type { UpstreamTable } from '../upstream/route.ts';
 import type { BlobDownload } from './blob-download.ts';
+import type { DownloadLocks } from './download-locks.ts';
+import type { RemoteDownload } from './remote-download.ts';
 import type { DiskBudget } from './disk-budget.ts';
 import type { NegativeCache } from './negative-cache.ts';
 import type { SingleFlight } from './single-flight.ts';
@@ -18,8 +20,12 @@ export interface CachedManifest {
   readonly body: Uint8Array;
 }
 
+export type InflightBlob = BlobDownload | RemoteDownload;
+
 export interface ProxyDeps {
   readonly config: Config;
+  /** Random per process: marks its upstream requests (Via) so it can refuse its own (upstream/loop.ts). */
+  readonly instanceId: string;
   readonly table: UpstreamTable;
   readonly clientFor: (upstream: string) => RegistryClient;
   readonly blobs: BlobStore;
@@ -28,13 +34,15 @@ export interface ProxyDeps {
   readonly manifests: LRUCache<string, CachedManifest>;
   /** Short-lived tags/list answers by upstream+repo+query. */
   readonly tagLists: LRUCache<string, { body: Uint8Array; link?: string; fetchedAt: number }>;
-  readonly downloads: Map<string, BlobDownload>;
+  /** Blobs arriving now: downloaded by this process, or by another one sharing the data dir. */
+  readonly downloads: Map<string, InflightBlob>;
+  readonly locks: DownloadLocks;
   /** Open read streams of stored blobs, by digest: such blobs are not evicted. */
   readonly readers: Map<string, number>;
   readonly budget: DiskBudget;
   /** Recent upstream 404s. */
   readonly negative: NegativeCache;
-  readonly blobStarts: SingleFlight<BlobDownload>;
+  readonly blobStarts: SingleFlight<InflightBlob | undefined>;
   readonly manifestFetches: SingleFlight<unknown>;
   readonly metrics: Metrics;
   readonly logger: Logger;

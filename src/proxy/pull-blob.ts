@@ -5,8 +5,11 @@ import { OciError } from '../http/errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import type { ByteRange } from '../store/blob-store.ts';
 import type { Routed } from '../upstream/route.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BlobDownload } from './blob-download.ts';
-import type { ProxyDeps } from './deps.ts';
+import type { InflightBlob, ProxyDeps } from './deps.ts';
+import type { DownloadLease } from './download-locks.ts';
+import { RemoteDownload } from './remote-download.ts';
 import { upstreamError } from './upstream-answer.ts';
 
 export interface BlobAnswer {
@@ -21,22 +24,7 @@ export async function pullBlob(deps: ProxyDeps, routed: Routed, digestText: stri
   const held = await deps.blobs.stat(digest);
   if (held) {
     deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'hit' });
-    void deps.meta.touchBlob(digest, held.size, deps.now()).catch((err: unknown) => metadataFailed(deps, err));
-    return {
-      size: held.size,
-      source: 'cache',
-      open: async (range) => {
-        const stream = await deps.blobs.open(digest, range);
-        if (!stream) throw new OciError('BLOB_UNKNOWN', 'blob was removed from the cache', { detail: { digest } });
-        deps.readers.set(digest, (deps.readers.get(digest) ?? 0) + 1);
-        stream.once('close', () => {
-          const left = (deps.readers.get(digest) ?? 1) - 1;
-          if (left > 0) deps.readers.set(digest, left);
-          else deps.readers.delete(digest);
-        });
-        return stream;
-      },
-    };
+    return fromStore(deps, digest, held.size);
   }
   deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'miss' });
   const running = deps.downloads.get(digest);
@@ -51,27 +39,95 @@ export async function pullBlob(deps: ProxyDeps, routed: Routed, digestText: stri
     deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'negative' });
     throw known404;
   }
-  const { promise, joined } = deps.blobStarts.run(digest, () => startDownload(deps, routed, digest));
+  const { promise, joined } = deps.blobStarts.run(digest, () => startOrFollow(deps, routed, digest));
   if (joined) deps.metrics.coalescedRequests.inc();
+  let inflight: InflightBlob | undefined;
   try {
-    return following(await promise);
+    inflight = await promise;
   } catch (err) {
     deps.negative.remember(negativeKey, err);
     throw err;
   }
+  if (inflight) return following(inflight);
+  // Another process finished it while we looked.
+  const stored = await deps.blobs.stat(digest);
+  if (!stored) throw new OciError('UNAVAILABLE', 'blob download by another mirror process did not complete', { status: 502, detail: { digest } });
+  return fromStore(deps, digest, stored.size);
 }
 
-function following(download: BlobDownload): BlobAnswer {
+function fromStore(deps: ProxyDeps, digest: string, size: number): BlobAnswer {
+  void deps.meta.touchBlob(digest, size, deps.now()).catch((err: unknown) => metadataFailed(deps, err));
+  return {
+    size,
+    source: 'cache',
+    open: async (range) => {
+      const stream = await deps.blobs.open(digest, range);
+      if (!stream) throw new OciError('BLOB_UNKNOWN', 'blob was removed from the cache', { detail: { digest } });
+      // Counted as in use until the stream is done, so eviction passes it by.
+      deps.readers.set(digest, (deps.readers.get(digest) ?? 0) + 1);
+      stream.once('close', () => {
+        const left = (deps.readers.get(digest) ?? 1) - 1;
+        if (left > 0) deps.readers.set(digest, left);
+        else deps.readers.delete(digest);
+      });
+      return stream;
+    },
+  };
+}
+
+function following(download: InflightBlob): BlobAnswer {
   return { size: download.size, source: 'upstream', open: async (range) => download.createReader(range) };
 }
 
-async function startDownload(deps: ProxyDeps, routed: Routed, digest: string): Promise<BlobDownload> {
+const NO_LEASE: DownloadLease = { publish: async () => {}, release: async () => {} };
+
+/**
+ * Downloads the blob if this process gets the digest's lease; otherwise follows the upload of the
+ * process that holds it. Undefined: the blob got stored meanwhile.
+ */
+async function startOrFollow(deps: ProxyDeps, routed: Routed, digest: string): Promise<InflightBlob | undefined> {
+  const deadline = Date.now() + deps.config.upstreamTimeouts.responseMs;
+  for (;;) {
+    // Without Redis the replicas cannot agree: download anyway rather than fail the client.
+    const lease = await deps.locks.acquire(digest).catch((err: unknown) => {
+      metadataFailed(deps, err);
+      return NO_LEASE;
+    });
+    if (lease) {
+      try {
+        return await startDownload(deps, routed, digest, lease);
+      } catch (err) {
+        await lease.release();
+        throw err;
+      }
+    }
+    if (await deps.blobs.stat(digest)) return undefined;
+    const upload = await deps.locks.inflight(digest).catch(() => undefined);
+    const partial = upload ? await deps.blobs.follow(upload.id) : undefined;
+    if (upload && partial) {
+      const remote = new RemoteDownload({
+        digest,
+        size: upload.size,
+        partial,
+        storedSize: async () => (await deps.blobs.stat(digest))?.size,
+        leaseHeld: () => deps.locks.held(digest).catch(() => false),
+      });
+      track(deps, remote, routed, 'blob followed from another mirror process');
+      return remote;
+    }
+    if (Date.now() > deadline) throw new OciError('UNAVAILABLE', 'another mirror process is downloading this blob and has not started writing it', { status: 504, detail: { digest } });
+    await sleep(50);
+  }
+}
+
+async function startDownload(deps: ProxyDeps, routed: Routed, digest: string, lease: DownloadLease): Promise<BlobDownload> {
   const client = deps.clientFor(routed.upstream.name);
   const res = await client.request({ method: 'GET', path: `/v2/${routed.repo}/blobs/${digest}`, repo: routed.repo });
   if (res.status !== 200) throw await upstreamError(res, routed.upstream.name, 'BLOB_UNKNOWN');
   const length = Number(res.headers['content-length']);
   const size = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
   const upload = await deps.blobs.begin(digest);
+  await lease.publish({ id: upload.id, ...(size !== undefined ? { size } : {}) }).catch((err: unknown) => metadataFailed(deps, err));
   const upstreamName = routed.upstream.name;
   const download = new BlobDownload({
     digest,
@@ -84,16 +140,22 @@ async function startDownload(deps: ProxyDeps, routed: Routed, digest: string): P
       deps.budget.added(blob.size);
     },
   });
-  deps.downloads.set(digest, download);
+  void download.finished.then(() => lease.release());
+  track(deps, download, routed, 'blob cached');
+  return download;
+}
+
+/** Registers an inflight blob so later requests join it, and logs how it ended. */
+function track(deps: ProxyDeps, download: InflightBlob, routed: Routed, success: string): void {
+  deps.downloads.set(download.digest, download);
   deps.metrics.inflightDownloads.inc();
   void download.finished.then(() => {
-    deps.downloads.delete(digest);
+    deps.downloads.delete(download.digest);
     deps.metrics.inflightDownloads.dec();
-    const log = { upstream: upstreamName, repo: routed.repo, digest, size_bytes: download.written };
-    if (download.state === 'committed') deps.logger.info(log, 'blob cached');
+    const log = { upstream: routed.upstream.name, repo: routed.repo, digest: download.digest, size_bytes: download.written };
+    if (download.state === 'committed') deps.logger.info(log, success);
     else deps.logger.warn({ ...log, err: download.error }, 'blob download failed; nothing cached');
   });
-  return download;
 }
 
 export function metadataFailed(deps: ProxyDeps, err: unknown): void {

@@ -16,6 +16,8 @@ export interface StoredBlob {
 /** A blob being written: bytes are checked against the digest as they arrive; commit publishes it atomically. */
 export interface BlobUpload {
   readonly digest: string;
+  /** Names this upload for other processes sharing the store, which can follow it (see BlobStore.follow). */
+  readonly id: string;
   /** Bytes written so far. */
   readonly written: number;
   write(chunk: Uint8Array): Promise<void>;
@@ -27,6 +29,14 @@ export interface BlobUpload {
   abort(): Promise<void>;
 }
 
+/** Read access to an upload another process is writing into a shared store. */
+export interface PartialBlob {
+  /** Bytes written so far (by the other process). */
+  size(): Promise<number>;
+  readAt(position: number, length: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
 export interface BlobStore {
   stat(digest: string): Promise<StoredBlob | undefined>;
   /** A stream of the blob (or of one range of it), or undefined when it is not held. */
@@ -36,6 +46,8 @@ export interface BlobStore {
   /** Stores small bytes whose digest the caller already checked or will have checked. */
   put(digest: string, bytes: Uint8Array): Promise<StoredBlob>;
   begin(digest: string): Promise<BlobUpload>;
+  /** Opens the upload `id` (see BlobUpload.id), or undefined when it is gone (finished or failed). */
+  follow(id: string): Promise<PartialBlob | undefined>;
   delete(digest: string): Promise<boolean>;
   list(): AsyncIterable<StoredBlob>;
 }

@@ -4,10 +4,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DigestVerifier, parseDigest } from '../oci/digest.ts';
-import { DigestMismatchError, type BlobStore, type BlobUpload, type ByteRange, type StoredBlob } from './blob-store.ts';
+import { DigestMismatchError, type BlobStore, type BlobUpload, type ByteRange, type PartialBlob, type StoredBlob } from './blob-store.ts';
 
 const TEMP_DIR = '_uploads';
 
@@ -75,6 +75,18 @@ export class DiskBlobStore implements BlobStore {
     return new DiskUpload(digest, tempPath, finalPath, handle);
   }
 
+  async follow(id: string): Promise<PartialBlob | undefined> {
+    if (!/^[A-Za-z0-9._-]+$/.test(id)) return undefined;
+    // The handle stays valid when the writer renames the file into place: same inode.
+    const handle = await open(join(this.#root, TEMP_DIR, id), 'r').catch(() => undefined);
+    if (!handle) return undefined;
+    return {
+      size: async () => (await handle.stat()).size,
+      readAt: (position, length) => readFully(handle, position, length),
+      close: () => handle.close().catch(() => {}),
+    };
+  }
+
   async delete(digest: string): Promise<boolean> {
     const path = this.#path(digest);
     const existed = await stat(path).then(() => true, () => false);
@@ -127,16 +139,12 @@ class DiskUpload implements BlobUpload {
     this.#written += chunk.byteLength;
   }
 
+  get id(): string {
+    return basename(this.#tempPath);
+  }
+
   async readAt(position: number, length: number): Promise<Uint8Array> {
-    const available = Math.max(0, Math.min(length, this.#written - position));
-    const buffer = Buffer.allocUnsafe(available);
-    let filled = 0;
-    while (filled < available) {
-      const { bytesRead } = await this.#handle.read(buffer, filled, available - filled, position + filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return buffer.subarray(0, filled);
+    return readFully(this.#handle, position, Math.max(0, Math.min(length, this.#written - position)));
   }
 
   async commit(): Promise<StoredBlob> {
@@ -160,4 +168,15 @@ class DiskUpload implements BlobUpload {
     if (wasOpen) await rm(this.#tempPath, { force: true });
     await this.#handle.close().catch(() => {});
   }
+}
+
+async function readFully(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
+  const buffer = Buffer.allocUnsafe(Math.max(0, length));
+  let filled = 0;
+  while (filled < buffer.byteLength) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.byteLength - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return buffer.subarray(0, filled);
 }
