@@ -5,6 +5,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics(version: string) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client names three gauges *_total, which Prometheus' naming rules (and promtool) reserve for
+  // counters; the per-type nodejs_active_handles/requests/resources gauges carry the same information.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   const r = [registry];
 
   const metrics = {
