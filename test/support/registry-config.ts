@@ -22,6 +22,7 @@ export function registryConfig(options: {
   htpasswdPath?: string;
   auth?: RegistryAuth;
   proxy?: RegistryProxy;
+  blobRedirectBaseUrl?: string;
 }): Record<string, unknown> {
   return {
     version: '0.1',
@@ -41,6 +42,9 @@ export function registryConfig(options: {
     health: { storagedriver: { enabled: false } },
     ...(options.auth ? { auth: authConfig(options.auth, options.htpasswdPath) } : {}),
     ...(options.proxy ? { proxy: proxyConfig(options.proxy) } : {}),
+    // distribution's redirect middleware: blob GETs answer 307 to <baseurl><storage path>, as Docker
+    // Hub's CDN redirects do.
+    ...(options.blobRedirectBaseUrl ? { middleware: { storage: [{ name: 'redirect', options: { baseurl: options.blobRedirectBaseUrl } }] } } : {}),
   };
 }
 

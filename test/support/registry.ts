@@ -15,6 +15,8 @@ export interface RegistryOptions {
   auth?: RegistryAuth;
   /** Pull-through cache mode of `remoteUrl` (pushes are refused in this mode). */
   proxy?: RegistryProxy;
+  /** Blob GETs redirect (307) to this base URL + the blob's storage path, like a CDN (see cdn.ts). */
+  blobRedirectBaseUrl?: string;
   /** Default: a free port. */
   port?: number;
   /** Default: a new temp dir, deleted by dispose(). */
@@ -78,7 +80,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   const runs: ManagedProcess[] = [];
   let cleared = 0;
   const launch = async (port: number): Promise<void> => {
-    const config = registryConfig({ port, httpSecret, dataDir, htpasswdPath, auth: options.auth, proxy: options.proxy });
+    const config = registryConfig({ port, httpSecret, dataDir, htpasswdPath, auth: options.auth, proxy: options.proxy, blobRedirectBaseUrl: options.blobRedirectBaseUrl });
     await writeFile(configPath, JSON.stringify(config, null, 2));
     const run = startProcess({
       command: binary,
