@@ -1,7 +1,8 @@
 // The no-Redis default: metadata in memory, made durable by an append-only journal under the data dir
 // (replayed at start, compacted when it grows). One process owns a data dir at a time (lock file);
 // several replicas need Redis.
-import { open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { BlobRecord, ManifestRecord, MetadataStore, RepoRef, TagKey, TagRecord } from './metadata-store.ts';
 
@@ -15,6 +16,8 @@ type Entry =
 const SEP = '\u0000';
 /** Access times are flushed in batches: losing a few seconds of them in a crash only skews LRU order. */
 const ACCESS_FLUSH_MS = 5_000;
+const LOCK_HEARTBEAT_MS = 10_000;
+const LOCK_STALE_MS = 30_000;
 
 export class EmbeddedMetadataStore implements MetadataStore {
   readonly #dir: string;
@@ -26,6 +29,7 @@ export class EmbeddedMetadataStore implements MetadataStore {
   #writes: Promise<void> = Promise.resolve();
   #flushTimer?: NodeJS.Timeout;
   #lines = 0;
+  #heartbeat?: NodeJS.Timeout;
 
   private constructor(dir: string) {
     this.#dir = dir;
@@ -49,12 +53,33 @@ export class EmbeddedMetadataStore implements MetadataStore {
     return join(this.#dir, 'metadata.lock');
   }
 
+  /**
+   * Takes the data dir's lock: created atomically, holding "<host> <pid>", its mtime refreshed while the
+   * store is open. A lock is honoured while its holder is alive on this host, or while its heartbeat is
+   * fresh (another host sharing the volume); a crashed holder's lock goes stale and is taken over.
+   */
   async #lock(): Promise<void> {
-    const holder = Number((await readFile(this.#lockPath, 'utf8').catch(() => '')).trim());
-    if (holder && holder !== process.pid && isAlive(holder)) {
-      throw new Error(`data dir ${this.#dir} is in use by process ${holder}; several processes on one data dir need Redis (redis.url)`);
+    const mine = `${hostname()} ${process.pid}`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await writeFile(this.#lockPath, mine, { flag: 'wx' });
+        this.#heartbeat = setInterval(() => void utimes(this.#lockPath, new Date(), new Date()).catch(() => {}), LOCK_HEARTBEAT_MS).unref();
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const [text, info] = await Promise.all([readFile(this.#lockPath, 'utf8').catch(() => ''), stat(this.#lockPath).catch(() => undefined)]);
+      const [host, pidText] = text.trim().split(' ');
+      const pid = Number(pidText ?? host);
+      const sameHost = pidText === undefined || host === hostname();
+      const fresh = info !== undefined && Date.now() - info.mtimeMs < LOCK_STALE_MS;
+      const held = sameHost ? pid !== process.pid && isAlive(pid) : fresh;
+      if (held) {
+        throw new Error(`data dir ${this.#dir} is in use by process ${text.trim()}; several processes on one data dir need Redis (redis.url)`);
+      }
+      await rm(this.#lockPath, { force: true });
     }
-    await writeFile(this.#lockPath, String(process.pid));
+    throw new Error(`could not take the lock ${this.#lockPath}`);
   }
 
   async #replay(): Promise<void> {
@@ -194,6 +219,7 @@ export class EmbeddedMetadataStore implements MetadataStore {
     await this.#writes;
     await this.#journal?.close();
     this.#journal = undefined;
+    clearInterval(this.#heartbeat);
     await rm(this.#lockPath, { force: true });
   }
 }

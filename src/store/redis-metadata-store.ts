@@ -7,6 +7,13 @@
 import { Redis } from 'ioredis';
 import type { BlobRecord, ManifestRecord, MetadataStore, RepoRef, TagKey, TagRecord } from './metadata-store.ts';
 
+const DELETE_TAG = `
+for _, field in ipairs(redis.call('hkeys', KEYS[1])) do
+  if string.sub(field, 1, string.len(ARGV[1])) == ARGV[1] then redis.call('hdel', KEYS[1], field) end
+end
+if redis.call('hlen', KEYS[1]) == 0 then redis.call('srem', KEYS[2], ARGV[2]) end
+return 1`;
+
 export interface RedisMetadataOptions {
   readonly url: string;
   readonly keyPrefix: string;
@@ -61,10 +68,8 @@ export class RedisMetadataStore implements MetadataStore {
   }
 
   async deleteTag(upstream: string, repo: string, tag: string): Promise<void> {
-    const key = tagsKey(upstream, repo);
-    const fields = (await this.#redis.hkeys(key)).filter((f) => f.startsWith(`${tag}|`));
-    if (fields.length) await this.#redis.hdel(key, ...fields);
-    if ((await this.#redis.hlen(key)) === 0) await this.#redis.srem('repos', `${upstream}|${repo}`);
+    // One script, so a setTag landing in between cannot leave a repository with tags out of `repos`.
+    await this.#redis.eval(DELETE_TAG, 2, tagsKey(upstream, repo), 'repos', `${tag}|`, `${upstream}|${repo}`);
   }
 
   async listTags(upstream: string, repo: string): Promise<string[]> {
