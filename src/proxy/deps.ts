@@ -7,9 +7,8 @@ import type { BlobStore } from '../store/blob-store.ts';
 import type { ManifestRecord, MetadataStore } from '../store/metadata-store.ts';
 import type { RegistryClient } from '../upstream/registry-client.ts';
 import type { UpstreamTable } from '../upstream/route.ts';
-import type { BlobDownload } from './blob-download.ts';
 import type { DownloadLocks } from './download-locks.ts';
-import type { RemoteDownload } from './remote-download.ts';
+import type { InflightBlob } from './inflight-blob.ts';
 import type { DiskBudget } from './disk-budget.ts';
 import type { NegativeCache } from './negative-cache.ts';
 import type { SingleFlight } from './single-flight.ts';
@@ -20,7 +19,7 @@ export interface CachedManifest {
   readonly body: Uint8Array;
 }
 
-export type InflightBlob = BlobDownload | RemoteDownload;
+export type { InflightBlob };
 
 export interface ProxyDeps {
   readonly config: Config;

@@ -63,6 +63,13 @@ export class DiskBudget {
     this.#maybeEvict();
   }
 
+  /** A blob or manifest of this size was deleted outside an eviction pass (`ocimirror rm`). */
+  removed(size: number): void {
+    this.#bytes = Math.max(0, this.#bytes - size);
+    this.#objects = Math.max(0, this.#objects - 1);
+    this.#publish();
+  }
+
   /** Resolves when no eviction pass is running. */
   async settled(): Promise<void> {
     await this.#scanned;
