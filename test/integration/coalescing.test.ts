@@ -6,39 +6,37 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import type { FaultProxy } from '../support/fault-proxy.ts';
 import { buildImage, pushImage, type BuiltImage } from '../support/images.ts';
-import { startMirror, type RunningMirror } from '../support/mirror.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
-import { makeTempDir, removeTempDir } from '../support/tmp.ts';
+import type { RunningMirror } from '../support/mirror.ts';
+import { startStack, type Stack } from '../support/stack.ts';
 
 const LAYER_BYTES = 8 * 1024 * 1024;
 
 describe('concurrent clients on cold blobs', () => {
-  let work: string;
-  let registry: RunningRegistry;
+  let stack: Stack;
   let proxy: FaultProxy;
   let mirror: RunningMirror;
   const images: BuiltImage[] = [];
   let next = 0;
 
   beforeAll(async () => {
-    work = await makeTempDir('coalescing-test');
-    registry = await startRegistry();
-    for (let i = 0; i < 5; i++) {
-      const image = await buildImage(join(work, `img${i}`), { tag: 'v1', layers: [{ randomBytes: LAYER_BYTES, seed: `coalesce-${i}` }] });
-      await pushImage(image, registry, `library/app${i}:v1`);
-      images.push(image);
-    }
-    proxy = await startFaultProxy(registry.url);
-    mirror = await startMirror({ upstreams: [{ name: 'docker.io', url: proxy.url, aliases: ['docker.io'], default: true }] });
+    stack = await startStack({
+      name: 'coalescing-test',
+      faultProxy: true,
+      seed: async (work, registry) => {
+        for (let i = 0; i < 5; i++) {
+          const image = await buildImage(join(work, `img${i}`), { tag: 'v1', layers: [{ randomBytes: LAYER_BYTES, seed: `coalesce-${i}` }] });
+          await pushImage(image, registry, `library/app${i}:v1`);
+          images.push(image);
+        }
+      },
+    });
+    ({ proxy, mirror } = stack as Stack & { proxy: FaultProxy });
   }, 300_000);
 
   afterAll(async () => {
-    await mirror?.dispose();
-    await proxy?.stop();
-    await registry?.dispose();
-    if (work) await removeTempDir(work);
+    await stack?.dispose();
   });
 
   beforeEach(() => {

@@ -5,33 +5,32 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import type { FaultProxy } from '../support/fault-proxy.ts';
 import { buildImage, pushImage, skopeoCopy, type BuiltImage } from '../support/images.ts';
-import { startMirror, type RunningMirror } from '../support/mirror.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
-import { makeTempDir, removeTempDir } from '../support/tmp.ts';
+import type { RunningMirror } from '../support/mirror.ts';
+import { startStack, type Stack } from '../support/stack.ts';
 
 describe('corrupt bytes from upstream', () => {
+  let stack: Stack;
   let work: string;
-  let registry: RunningRegistry;
   let proxy: FaultProxy;
   let image: BuiltImage;
   let mirror: RunningMirror;
 
   beforeAll(async () => {
-    work = await makeTempDir('corrupt-test');
-    registry = await startRegistry();
-    image = await buildImage(join(work, 'img'), { tag: 'v1', layers: [{ randomBytes: 3 * 1024 * 1024, seed: 'corrupt' }] });
-    await pushImage(image, registry, 'library/app:v1');
-    proxy = await startFaultProxy(registry.url);
-    mirror = await startMirror({ upstreams: [{ name: 'docker.io', url: proxy.url, aliases: ['docker.io'], default: true }] });
+    stack = await startStack({
+      name: 'corrupt-test',
+      faultProxy: true,
+      seed: async (dir, registry) => {
+        image = await buildImage(join(dir, 'img'), { tag: 'v1', layers: [{ randomBytes: 3 * 1024 * 1024, seed: 'corrupt' }] });
+        await pushImage(image, registry, 'library/app:v1');
+      },
+    });
+    ({ work, proxy, mirror } = stack as Stack & { proxy: FaultProxy });
   }, 300_000);
 
   afterAll(async () => {
-    await mirror?.dispose();
-    await proxy?.stop();
-    await registry?.dispose();
-    if (work) await removeTempDir(work);
+    await stack?.dispose();
   });
 
   const layer = () => image.layers[0]!;

@@ -5,35 +5,36 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildImage, pushImage, skopeoCopy, type BuiltImage } from '../support/images.ts';
-import { startMirror, type RunningMirror } from '../support/mirror.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
-import { makeTempDir, removeTempDir } from '../support/tmp.ts';
+import type { RunningMirror } from '../support/mirror.ts';
+import { startStack, type Stack } from '../support/stack.ts';
 
 // Layers larger than loopback socket buffers: a stalled client really keeps the mirror's read open.
 const LAYER = 16 * 1024 * 1024;
 const MAX = 40 * 1024 * 1024;
 
 describe('disk budget', () => {
+  let stack: Stack;
   let work: string;
-  let registry: RunningRegistry;
   let mirror: RunningMirror;
   const images: BuiltImage[] = [];
 
   beforeAll(async () => {
-    work = await makeTempDir('budget-test');
-    registry = await startRegistry();
-    for (let i = 0; i < 6; i++) {
-      const image = await buildImage(join(work, `img${i}`), { tag: 'v1', layers: [{ randomBytes: LAYER, seed: `budget-${i}` }] });
-      await pushImage(image, registry, `library/app${i}:v1`);
-      images.push(image);
-    }
-    mirror = await startMirror({ upstreams: [{ name: 'docker.io', url: registry.url, aliases: ['docker.io'], default: true }], cache: { maxSize: MAX, lowWater: 0.9 } });
+    stack = await startStack({
+      name: 'budget-test',
+      mirror: { cache: { maxSize: MAX, lowWater: 0.9 } },
+      seed: async (dir, registry) => {
+        for (let i = 0; i < 6; i++) {
+          const image = await buildImage(join(dir, `img${i}`), { tag: 'v1', layers: [{ randomBytes: LAYER, seed: `budget-${i}` }] });
+          await pushImage(image, registry, `library/app${i}:v1`);
+          images.push(image);
+        }
+      },
+    });
+    ({ work, mirror } = stack);
   }, 300_000);
 
   afterAll(async () => {
-    await mirror?.dispose();
-    await registry?.dispose();
-    if (work) await removeTempDir(work);
+    await stack?.dispose();
   });
 
   const blobUrl = (i: number) => `${mirror.url}/v2/library/app${i}/blobs/${images[i]!.layers[0]!.digest}`;

@@ -5,40 +5,38 @@ import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import type { FaultProxy } from '../support/fault-proxy.ts';
 import { errorCode, rawRequest } from '../support/http.ts';
 import { buildImage, pushImage, type BuiltImage } from '../support/images.ts';
-import { startMirror, type RunningMirror } from '../support/mirror.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
-import { makeTempDir, removeTempDir } from '../support/tmp.ts';
+import type { RunningMirror } from '../support/mirror.ts';
+import type { RunningRegistry } from '../support/registry.ts';
+import { startStack, type Stack } from '../support/stack.ts';
 
 const NEGATIVE_TTL_MS = 1_500;
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json';
 
 describe('upstream faults', () => {
-  let work: string;
+  let stack: Stack;
   let registry: RunningRegistry;
   let proxy: FaultProxy;
   let mirror: RunningMirror;
   let image: BuiltImage;
 
   beforeAll(async () => {
-    work = await makeTempDir('faults-test');
-    registry = await startRegistry();
-    image = await buildImage(join(work, 'img'), { tag: 'v1', layers: [{ randomBytes: 4 * 1024 * 1024, seed: 'faults' }, { files: { a: 'b' } }] });
-    for (const repo of ['reset', 'flaky', 'limited']) await pushImage(image, registry, `library/${repo}:v1`);
-    proxy = await startFaultProxy(registry.url);
-    mirror = await startMirror({
-      upstreams: [{ name: 'docker.io', url: proxy.url, aliases: ['docker.io'], default: true }],
-      cache: { negativeTtl: `${NEGATIVE_TTL_MS}ms` },
+    stack = await startStack({
+      name: 'faults-test',
+      faultProxy: true,
+      mirror: { cache: { negativeTtl: `${NEGATIVE_TTL_MS}ms` } },
+      seed: async (work, upstream) => {
+        image = await buildImage(join(work, 'img'), { tag: 'v1', layers: [{ randomBytes: 4 * 1024 * 1024, seed: 'faults' }, { files: { a: 'b' } }] });
+        for (const repo of ['reset', 'flaky', 'limited']) await pushImage(image, upstream, `library/${repo}:v1`);
+      },
     });
+    ({ registry, proxy, mirror } = stack as Stack & { proxy: FaultProxy });
   }, 300_000);
 
   afterAll(async () => {
-    await mirror?.dispose();
-    await proxy?.stop();
-    await registry?.dispose();
-    if (work) await removeTempDir(work);
+    await stack?.dispose();
   });
 
   beforeEach(() => {
