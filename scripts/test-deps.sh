@@ -11,6 +11,7 @@ DEPS=(
   "redis-server     redis-server       Redis metadata store"
   "umoci            umoci              OCI layout checks"
   "jq               jq                 JSON in scripts"
+  "curl             curl               DNS-spoof client tests (--resolve, --cacert)"
   "openssl          openssl            token issuer key and certificate"
   "perl             perl-base          bcrypt htpasswd lines via crypt(3)"
   "setpriv          util-linux         children die with the test process (--pdeathsig)"

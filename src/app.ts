@@ -4,6 +4,7 @@ import { accessLog } from './http/access-log.ts';
 import type { AppEnv } from './http/env.ts';
 import { errorResponse } from './http/error-response.ts';
 import { OciError } from './http/errors.ts';
+import { loopGuard } from './http/loop-guard.ts';
 import type { ProxyDeps } from './proxy/deps.ts';
 import { baseRoutes } from './routes/base.ts';
 import { blobRoutes } from './routes/blobs.ts';
@@ -20,6 +21,7 @@ export function createApp(deps: ProxyDeps, options: { readiness: readonly Readin
     c.header('Docker-Distribution-API-Version', 'registry/2.0');
     await next();
   });
+  app.use('/v2/*', loopGuard({ instanceId: deps.instanceId }));
   app.route('/', unsupportedRoutes());
   app.route('/', baseRoutes());
   app.route('/', catalogRoutes(deps));

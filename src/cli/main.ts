@@ -1,18 +1,30 @@
 #!/usr/bin/env node
 // The `ocimirror` command: dispatches to one file per subcommand.
-import { serveCommand } from './serve.ts';
 import { packageVersion } from './version.ts';
 
 const USAGE = `Usage: ocimirror <command> [options]
 
 Commands:
   serve        run the mirror (see: ocimirror serve --help)
+  warm         pull images through the running mirror into its cache
+  ls           list cached repositories, or a repository's cached tags
+  inspect      show a cached image's manifest and config
+  rm           drop cached tags and free the blobs only they used
+  config       print client configuration for this mirror (containerd, crio, podman, docker, hosts)
+  tls init     create the CA and server certificate of the TLS listener (DNS-spoof mode)
   version      print the version
 
 Run 'ocimirror <command> --help' for a command's options.`;
 
+// Each command's module is loaded when it runs: `ocimirror ls` should not pay for loading the server.
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  serve: serveCommand,
+  serve: async (argv) => (await import('./serve.ts')).serveCommand(argv),
+  warm: async (argv) => (await import('./warm.ts')).warmCommand(argv),
+  ls: async (argv) => (await import('./ls.ts')).lsCommand(argv),
+  inspect: async (argv) => (await import('./inspect.ts')).inspectCommand(argv),
+  rm: async (argv) => (await import('./rm.ts')).rmCommand(argv),
+  config: async (argv) => (await import('./config.ts')).configCommand(argv),
+  tls: async (argv) => (await import('./tls.ts')).tlsCommand(argv),
   version: async () => {
     console.log(packageVersion());
     return 0;

@@ -1,5 +1,7 @@
 // `ocimirror serve`: run the mirror until SIGTERM/SIGINT, then drain gracefully and exit 0.
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { startAdmin } from '../admin/app.ts';
 import { createApp } from '../app.ts';
 import type { ConfigInput } from '../config/schema.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
@@ -15,6 +17,8 @@ Options:
   -c, --config FILE     YAML config file (default: $OCIMIRROR_CONFIG, else built-in defaults)
   -l, --listen ADDR     listen address host:port (repeatable; default 127.0.0.1:5000)
   -d, --data-dir DIR    blob and metadata directory (default ./data)
+      --admin-listen ADDR admin API address for ls/inspect/rm (repeatable; default 127.0.0.1:5001;
+                        "" turns it off). Keep it on loopback: it can delete cached images.
       --redis-url URL   keep metadata in Redis instead of the data dir
       --offline         serve only what is cached
       --log-level LEVEL fatal|error|warn|info|debug|trace|silent`;
@@ -26,6 +30,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       listen: { type: 'string', short: 'l', multiple: true },
       'data-dir': { type: 'string', short: 'd' },
+      'admin-listen': { type: 'string', multiple: true },
       'redis-url': { type: 'string' },
       offline: { type: 'boolean' },
       'log-level': { type: 'string' },
@@ -40,6 +45,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const overrides: Partial<ConfigInput> = {};
   if (values.listen) overrides.listen = values.listen;
   if (values['data-dir']) overrides.dataDir = values['data-dir'];
+  if (values['admin-listen']) overrides.admin = { listen: values['admin-listen'].filter(Boolean) };
   if (values['redis-url']) overrides.redis = { url: values['redis-url'] };
   if (values.offline) overrides.offline = true;
   if (values['log-level']) overrides.log = { level: values['log-level'] as 'info' };
@@ -59,11 +65,22 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const metrics = createMetrics(packageVersion());
   const runtime = await createRuntime(config, logger, metrics);
   const app = createApp(runtime.deps, { readiness: runtime.readiness });
-  const server = await listen(app, config.listen);
+  let server;
+  try {
+    server = await listen(app, config.listen, config.tls);
+  } catch (err) {
+    // An address in use, or no TLS certificate yet: say so in one line, not with a stack.
+    console.error(`ocimirror: ${(err as Error).message}`);
+    await runtime.close();
+    return 1;
+  }
+  const admin = await startAdmin(runtime.deps, logger);
   logger.info(
     {
       version: packageVersion(),
-      listen: server.addresses.map((a) => `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`),
+      listen: server.addresses.map(formatAddress),
+      listenTls: server.tlsAddresses.map(formatAddress),
+      admin: admin?.addresses.map(formatAddress) ?? [],
       dataDir: config.dataDir,
       metadata: config.redis ? 'redis' : 'embedded',
       upstreams: config.upstreams.map((u) => ({ name: u.name, url: u.url, aliases: u.aliases, default: u.isDefault, offline: u.offline })),
@@ -78,7 +95,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       stopping = true;
       logger.info({ signal, grace_ms: config.shutdownGraceMs }, 'stopping: finishing responses and downloads in progress');
       const deadline = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
-      await Promise.race([Promise.all([server.close(config.shutdownGraceMs), runtime.idle()]), deadline]);
+      await Promise.race([Promise.all([server.close(config.shutdownGraceMs), admin?.close(config.shutdownGraceMs), runtime.idle()]), deadline]);
       await runtime.close();
       logger.info('stopped');
       resolve(0);
@@ -86,4 +103,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
   });
+}
+
+function formatAddress(a: AddressInfo): string {
+  return `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
 }

@@ -18,12 +18,18 @@ export interface UpstreamConfig {
   readonly officialImages: boolean;
   readonly offline: boolean;
   readonly credentials?: Credentials;
+  /** Where to connect instead of resolving the URL's host; Host header and TLS name stay the URL's. */
+  readonly address?: { readonly host: string; readonly port?: number };
 }
 
 export interface Config {
   readonly listen: readonly string[];
+  /** The admin API's listen addresses; empty when it is off. */
+  readonly admin: { readonly listen: readonly string[] };
   /** Absolute path of the data directory. */
   readonly dataDir: string;
+  /** TLS listen addresses (none by default) and the certificate they serve (absolute paths). */
+  readonly tls: { readonly listen: readonly string[]; readonly certFile: string; readonly keyFile: string };
   readonly redis?: { readonly url: string; readonly keyPrefix: string };
   readonly upstreams: readonly UpstreamConfig[];
   readonly shutdownGraceMs: number;

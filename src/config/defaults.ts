@@ -3,6 +3,8 @@ import type { UpstreamInput } from './schema.ts';
 
 export const DEFAULT_LISTEN = '127.0.0.1:5000';
 export const DEFAULT_DATA_DIR = './data';
+/** Loopback only: the admin API can delete cached images. */
+export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:5001';
 
 export const DEFAULT_UPSTREAMS: readonly UpstreamInput[] = [
   {

@@ -1,12 +1,14 @@
 // Reads the YAML file, applies OCIMIRROR_* environment overrides, validates once and freezes.
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { networkInterfaces } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import type { Config, Credentials, UpstreamConfig } from './config.ts';
 import { DEFAULT_UPSTREAMS } from './defaults.ts';
 import { configSchema, type ConfigInput, type ParsedConfig } from './schema.ts';
 import { Secret } from './secret.ts';
+import { selfReferences } from '../upstream/loop.ts';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -16,6 +18,7 @@ export class ConfigError extends Error {
 const ENV_OVERRIDES: Record<string, (input: Record<string, unknown>, value: string) => void> = {
   OCIMIRROR_LISTEN: (c, v) => (c.listen = v.split(',').map((s) => s.trim()).filter(Boolean)),
   OCIMIRROR_DATA_DIR: (c, v) => (c.dataDir = v),
+  OCIMIRROR_ADMIN_LISTEN: (c, v) => (c.admin = { listen: v.split(',').map((s) => s.trim()).filter(Boolean) }),
   OCIMIRROR_REDIS_URL: (c, v) => (c.redis = v === '' ? undefined : { ...(c.redis as object | undefined), url: v }),
   OCIMIRROR_OFFLINE: (c, v) => (c.offline = /^(1|true|yes|on)$/i.test(v)),
   OCIMIRROR_LOG_LEVEL: (c, v) => (c.log = { ...(c.log as object | undefined), level: v }),
@@ -29,6 +32,8 @@ export interface LoadOptions {
   /** Applied after the file and environment (CLI flags). */
   readonly overrides?: Partial<ConfigInput>;
   readonly cwd?: string;
+  /** For commands that never contact an upstream (config, tls init): credentials are not resolved. */
+  readonly skipCredentials?: boolean;
 }
 
 export function loadConfig(options: LoadOptions = {}): Config {
@@ -41,6 +46,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     if (value !== undefined) apply(input, value);
   }
   Object.assign(input, options.overrides);
+  if (options.skipCredentials && Array.isArray(input.upstreams)) {
+    input.upstreams = input.upstreams.map((u: unknown) => (u && typeof u === 'object' ? { ...u, credentials: undefined } : u));
+  }
   return parseConfig(input, { env, cwd, source: file ?? 'defaults' });
 }
 
@@ -90,6 +98,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
       officialImages: u.officialImages ?? aliases.includes('docker.io'),
       offline: u.offline ?? parsed.offline,
       ...(credentials ? { credentials } : {}),
+      ...(u.address ? { address: u.address } : {}),
     };
   });
 
@@ -107,12 +116,20 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
   const defaults = upstreams.filter((u) => u.isDefault);
   if (defaults.length > 1) problems.push(`upstreams: only one entry may be default (found ${defaults.map((d) => d.name).join(', ')})`);
   if (parsed.redis && !parsed.redis.keyPrefix) problems.push('redis.keyPrefix: must not be empty');
+  const listen = Array.isArray(parsed.listen) ? parsed.listen : [parsed.listen];
+  const tlsListen = [parsed.tls.listen].flat();
+  problems.push(...selfReferences([...listen, ...tlsListen], upstreams, localAddresses()));
   if (problems.length) throw new ConfigError(`invalid config:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 
-  const listen = Array.isArray(parsed.listen) ? parsed.listen : [parsed.listen];
   return {
     listen,
+    admin: { listen: parsed.admin === false ? [] : [parsed.admin.listen].flat() },
     dataDir: resolve(cwd, parsed.dataDir),
+    tls: {
+      listen: tlsListen,
+      certFile: resolve(cwd, parsed.tls.certFile ?? join(parsed.dataDir, 'tls', 'server.crt')),
+      keyFile: resolve(cwd, parsed.tls.keyFile ?? join(parsed.dataDir, 'tls', 'server.key')),
+    },
     ...(parsed.redis ? { redis: { url: parsed.redis.url, keyPrefix: parsed.redis.keyPrefix } } : {}),
     upstreams,
     shutdownGraceMs: parsed.shutdownGrace,
@@ -165,4 +182,9 @@ function freeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** This machine's IP addresses, for spotting an upstream that is the mirror itself. */
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address.toLowerCase()));
 }

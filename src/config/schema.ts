@@ -1,5 +1,7 @@
 // The config file's shape: one zod schema that validates, defaults and converts units in one pass.
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { DEFAULT_ADMIN_LISTEN } from './defaults.ts';
 import { parseDurationMs, parseSizeBytes } from './units.ts';
 
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -48,6 +50,21 @@ const credentials = z
     if (c.username && passwords === 0) ctx.addIssue({ code: 'custom', message: 'a username needs a password (password, passwordEnv or passwordFile)' });
   });
 
+/** 192.0.2.7, 192.0.2.7:8443, 2001:db8::7 or [2001:db8::7]:8443: where to connect, bypassing DNS and /etc/hosts. */
+const ipAddress = z
+  .string()
+  .trim()
+  .transform((value, ctx) => {
+    const match = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(value) ?? /^([\d.]+)(?::(\d{1,5}))?$/.exec(value) ?? /^([0-9a-fA-F:.]+)()$/.exec(value);
+    const host = match?.[1] ?? '';
+    const port = match?.[2] ? Number(match[2]) : undefined;
+    if (!isIP(host) || (port !== undefined && (port < 1 || port > 65535))) {
+      ctx.addIssue({ code: 'custom', message: `"${value}" is not an IP address with an optional port (e.g. 192.0.2.7 or [2001:db8::7]:443)` });
+      return z.NEVER;
+    }
+    return port === undefined ? { host } : { host, port };
+  });
+
 const upstream = z
   .object({
     name: z.string().trim().min(1).regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -'),
@@ -66,13 +83,32 @@ const upstream = z
     /** Serve only what is cached for this upstream. */
     offline: z.boolean().optional(),
     credentials: credentials.optional(),
+    /** Connect here instead of resolving the URL's host (Host header and TLS still use the URL's host). */
+    address: ipAddress.optional(),
   })
-  .strict();
+  .strict()
+  .refine((u) => !u.address || !isIP(new URL(u.url).hostname.replace(/^\[|\]$/g, '')), {
+    message: 'address is for an upstream whose URL names a host; this URL is already an address',
+    path: ['address'],
+  });
 
 export const configSchema = z
   .object({
     listen: z.union([z.string(), z.array(z.string()).min(1)]).default('127.0.0.1:5000'),
     dataDir: z.string().min(1).default('./data'),
+    /** The admin API (ocimirror ls/inspect/rm) on its own listener; false or `listen: []` turns it off. */
+    admin: z
+      .union([z.literal(false), z.object({ listen: z.union([z.string(), z.array(z.string())]).default(DEFAULT_ADMIN_LISTEN) }).strict()])
+      .default({ listen: DEFAULT_ADMIN_LISTEN }),
+    /** TLS listeners (DNS-spoof mode) next to the plain ones; the certificate comes from `ocimirror tls init`. */
+    tls: z
+      .object({
+        listen: z.union([z.string(), z.array(z.string())]).default([]),
+        certFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({ listen: [] }),
     redis: z
       .object({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'), keyPrefix: z.string().default('ocimirror:') })
       .strict()

@@ -27,6 +27,7 @@ export function accessLog(options: { logger: Logger; metrics: Metrics }): Middle
         {
           method: c.req.method,
           path: c.req.path,
+          ns: c.req.query('ns')?.slice(0, 255),
           route,
           status,
           duration_ms: Math.round(durationS * 1000),

@@ -24,11 +24,13 @@ export function blobRoutes(deps: ProxyDeps): Hono<AppEnv> {
     if (c.req.method === 'HEAD') {
       const head = await headBlob(deps, routed, digest);
       c.set('cache', head.source === 'cache' ? 'hit' : 'miss');
+      headers['x-ocimirror-cache'] = c.get('cache');
       if (head.size !== undefined) headers['content-length'] = String(head.size);
       return c.body(null, 200, headers);
     }
     const blob = await pullBlob(deps, routed, digest);
     c.set('cache', blob.source === 'cache' ? 'hit' : 'miss');
+    headers['x-ocimirror-cache'] = c.get('cache');
     const range = blob.size === undefined ? { kind: 'none' as const } : parseRange(c.req.header('range'), blob.size);
     if (range.kind === 'unsatisfiable') {
       throw new OciError('BLOB_UNKNOWN', 'requested range is not satisfiable', { status: 416, headers: { 'content-range': `bytes */${blob.size}` } });

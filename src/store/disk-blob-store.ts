@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { DigestVerifier, parseDigest } from '../oci/digest.ts';
 import { DigestMismatchError, type BlobStore, type BlobUpload, type ByteRange, type PartialBlob, type StoredBlob } from './blob-store.ts';
 
@@ -50,8 +50,14 @@ export class DiskBlobStore implements BlobStore {
     // Open first so a blob deleted in between yields "not held" rather than a stream error.
     const handle = await open(path, 'r').catch(() => undefined);
     if (!handle) return undefined;
-    // The stream owns the handle and closes it when done or destroyed.
-    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 256 * 1024 });
+    try {
+      const end = range ? range.end + 1 : (await handle.stat()).size;
+      // The stream owns the handle and closes it when done or destroyed.
+      return new BlobFileStream(handle, range?.start ?? 0, end);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   async read(digest: string): Promise<Uint8Array | undefined> {
@@ -179,4 +185,95 @@ async function readFully(handle: FileHandle, position: number, length: number): 
     filled += bytesRead;
   }
   return buffer.subarray(0, filled);
+}
+
+/**
+ * Bytes per read of a cached blob. Each stream holds at most two such buffers; 512 KiB measured as fast
+ * as 1 MiB on loopback (bench/RESULTS.md) at half the memory per client.
+ */
+const READ_CHUNK = 512 * 1024;
+
+/**
+ * A blob file, or one range of it, as a Readable that owns its file handle (closed at the end, on error
+ * and on destroy). A file shorter than expected is an error, never a quietly short body.
+ *
+ * drainInto() is the fast way to send it: piping allocates a fresh buffer for every read, and those
+ * allocations (page faults, zeroed pages, GC) rather than the copying limited cached-blob throughput
+ * to about half of nginx's; drainInto reuses two buffers instead.
+ */
+class BlobFileStream extends Readable {
+  readonly #handle: FileHandle;
+  #position: number;
+  /** Exclusive. */
+  readonly #end: number;
+
+  constructor(handle: FileHandle, start: number, end: number) {
+    super({ highWaterMark: READ_CHUNK });
+    this.#handle = handle;
+    this.#position = start;
+    this.#end = end;
+  }
+
+  override _read(): void {
+    const length = Math.min(READ_CHUNK, this.#end - this.#position);
+    if (length <= 0) {
+      this.push(null);
+      return;
+    }
+    const buffer = Buffer.allocUnsafeSlow(length);
+    this.#readInto(buffer, length).then(
+      (bytesRead) => this.push(buffer.subarray(0, bytesRead)),
+      (err: unknown) => this.destroy(err as Error),
+    );
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    // close() waits for a read still in flight.
+    this.#handle.close().then(
+      () => callback(err),
+      (closeErr: unknown) => callback(err ?? (closeErr as Error)),
+    );
+  }
+
+  /**
+   * Writes the rest of the blob into `dest` and ends it: at most two chunks in flight, and a buffer is
+   * refilled only after the write that used it completed (the bytes left for the kernel). Rejects when a
+   * read fails or `dest` closes first; the caller then destroys `dest`. Destroys this stream either way.
+   * Only for a stream nothing has read from yet.
+   */
+  async drainInto(dest: Writable, onBytes?: (count: number) => void): Promise<void> {
+    const closed = Promise.withResolvers<never>();
+    closed.promise.catch(() => {});
+    const onClose = () => closed.reject(new Error('the connection closed before the blob was sent'));
+    dest.once('close', onClose);
+    try {
+      if (this.readableDidRead || this.readableFlowing !== null || this.destroyed) throw new Error('drainInto: the stream was already read');
+      if (dest.destroyed) throw new Error('the connection closed before the blob was sent');
+      const buffers: Buffer[] = [];
+      const writes: Array<Promise<void> | undefined> = [];
+      for (let slot = 0; this.#position < this.#end; slot ^= 1) {
+        await Promise.race([writes[slot], closed.promise]);
+        const length = Math.min(READ_CHUNK, this.#end - this.#position);
+        const buffer = (buffers[slot] ??= Buffer.allocUnsafeSlow(length));
+        const bytesRead = await Promise.race([this.#readInto(buffer, length), closed.promise]);
+        const chunk = buffer.subarray(0, bytesRead);
+        const written = new Promise<void>((resolve, reject) => dest.write(chunk, (err) => (err ? reject(err) : resolve())));
+        written.catch(() => {});
+        writes[slot] = written;
+        onBytes?.(bytesRead);
+      }
+      dest.end();
+    } finally {
+      dest.off('close', onClose);
+      this.destroy();
+    }
+  }
+
+  /** Reads up to `length` bytes at the current position into `buffer`; at least one, or it throws. */
+  async #readInto(buffer: Buffer, length: number): Promise<number> {
+    const { bytesRead } = await this.#handle.read(buffer, 0, length, this.#position);
+    if (bytesRead === 0) throw new Error(`blob file ended at byte ${this.#position}, before byte ${this.#end}`);
+    this.#position += bytesRead;
+    return bytesRead;
+  }
 }

@@ -3,6 +3,7 @@
 // idempotent requests before any byte reached the client, and connection reuse.
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpstreamConfig } from '../config/config.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -34,6 +35,8 @@ export interface RegistryClientOptions {
   readonly userAgent?: string;
   /** Base delay between retries; doubled each time. */
   readonly retryDelayMs?: number;
+  /** A Via header value that marks requests as this mirror's, so it can spot its own (see loop.ts). */
+  readonly via?: string;
 }
 
 const MAX_REDIRECTS = 5;
@@ -51,10 +54,11 @@ export class RegistryClient {
   constructor(upstream: UpstreamConfig, options: RegistryClientOptions) {
     this.upstream = upstream;
     this.#options = options;
-    const agentOptions = { keepAlive: true, maxSockets: 128, maxFreeSockets: 32 };
+    const agentOptions = { keepAlive: true, maxSockets: 128, maxFreeSockets: 32, ...(upstream.address ? pinnedLookup(upstream.address.host) : {}) };
     this.#agent = upstream.url.startsWith('https:')
       ? new https.Agent({ ...agentOptions, rejectUnauthorized: !upstream.insecure })
       : new http.Agent(agentOptions);
+    if (upstream.address?.port !== undefined) connectToPort(this.#agent, upstream.address.port);
     this.#tokens = new TokenCache({
       agentFor: (url) => this.#agentFor(url),
       timeouts: options.timeouts,
@@ -147,6 +151,7 @@ export class RegistryClient {
     for (let hop = 0; ; hop++) {
       const ownOrigin = url.origin === this.upstream.url;
       const headers: Record<string, string> = { 'user-agent': this.#options.userAgent ?? 'ocimirror', ...req.headers };
+      if (this.#options.via) headers.via = this.#options.via;
       if (authorization && ownOrigin) headers.authorization = authorization;
       const started = performance.now();
       const body = await sendRequest(url, { method: req.method, headers, agent: this.#agentFor(url), timeouts: this.#options.timeouts });
@@ -178,4 +183,22 @@ export class RegistryClient {
 
 function basic(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+/**
+ * The upstream's `address`: every connection of the agent goes to `ip`, whatever its host name
+ * resolves to on this machine (an /etc/hosts spoof included). Only the lookup changes, so the Host
+ * header, TLS SNI and certificate verification still use the URL's host.
+ */
+function pinnedLookup(ip: string): Pick<http.AgentOptions, 'lookup'> {
+  const family = isIP(ip);
+  return {
+    lookup: (_hostname, options, callback) => (options.all ? callback(null, [{ address: ip, family }]) : callback(null, ip, family)),
+  };
+}
+
+/** Connects to `port` instead of the URL's port (the Host header keeps the URL's). */
+function connectToPort(agent: http.Agent, port: number): void {
+  const create = agent.createConnection.bind(agent);
+  agent.createConnection = (options, callback) => create({ ...options, port }, callback);
 }

@@ -29,7 +29,8 @@ export async function startMirrorProcess(config: ConfigInput, options: { env?: N
   const port = await freePort();
   const dir = await makeTempDir('ocimirror-config');
   const file = join(dir, 'config.yaml');
-  await writeFile(file, stringify({ listen: `127.0.0.1:${port}`, ...config }));
+  // No admin API unless a test asks for one: replicas would otherwise all try the default 127.0.0.1:5001.
+  await writeFile(file, stringify({ listen: `127.0.0.1:${port}`, admin: false, ...config }));
   const child = startProcess({
     command: process.execPath,
     args: [MAIN, 'serve', '--config', file],

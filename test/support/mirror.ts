@@ -2,6 +2,7 @@
 // every log line captured so tests can assert on what was logged.
 import { Writable } from 'node:stream';
 import type { Hono } from 'hono';
+import { createAdminApp } from '../../src/admin/app.ts';
 import { createApp } from '../../src/app.ts';
 import type { Config } from '../../src/config/config.ts';
 import { parseConfig } from '../../src/config/load.ts';
@@ -18,6 +19,10 @@ export interface RunningMirror {
   readonly url: string;
   /** 127.0.0.1:PORT, for docker:// references */
   readonly host: string;
+  /** The ports of the TLS listeners (config tls.listen), in order. */
+  readonly tlsPorts: readonly number[];
+  /** http://127.0.0.1:PORT of the admin API (ls/inspect/rm); undefined when the config turns it off. */
+  readonly adminUrl: string | undefined;
   readonly config: Config;
   readonly runtime: Runtime;
   readonly app: Hono<AppEnv>;
@@ -33,7 +38,7 @@ export interface RunningMirror {
 export async function startMirror(input: ConfigInput & { env?: NodeJS.ProcessEnv }): Promise<RunningMirror> {
   const ownDataDir = input.dataDir === undefined ? await makeTempDir('ocimirror-data') : undefined;
   const { env, ...rest } = input;
-  const config = parseConfig({ listen: '127.0.0.1:0', log: { level: 'debug' }, ...rest, dataDir: input.dataDir ?? ownDataDir }, { env: env ?? {} });
+  const config = parseConfig({ listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, log: { level: 'debug' }, ...rest, dataDir: input.dataDir ?? ownDataDir }, { env: env ?? {} });
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -44,18 +49,24 @@ export async function startMirror(input: ConfigInput & { env?: NodeJS.ProcessEnv
   const logger = createLogger(config.log.level, sink);
   const runtime = await createRuntime(config, logger, createMetrics('test'));
   const app = createApp(runtime.deps, { readiness: runtime.readiness });
-  let server: RunningServer | undefined = await listen(app, config.listen);
+  let server: RunningServer | undefined = await listen(app, config.listen, config.tls);
+  const tlsPorts = server.tlsAddresses.map((a) => a.port);
+  // The same admin app `serve` starts, but a failure to listen fails the test instead of being logged.
+  let admin = config.admin.listen.length ? await listen(createAdminApp(runtime.deps), config.admin.listen) : undefined;
   const port = server.addresses[0]!.port;
   const stop = async () => {
     if (!server) return;
     const s = server;
     server = undefined;
-    await s.close(1_000);
+    await Promise.all([s.close(1_000), admin?.close(1_000)]);
+    admin = undefined;
     await runtime.close();
   };
   return {
     url: `http://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
+    tlsPorts,
+    adminUrl: admin ? `http://127.0.0.1:${admin.addresses[0]!.port}` : undefined,
     config,
     runtime,
     app,

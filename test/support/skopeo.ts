@@ -31,6 +31,8 @@ export interface SkopeoInspectOptions {
   tlsVerify?: boolean;
   /** `user:password`. */
   creds?: string;
+  /** A directory of CA certificates (*.crt) to trust (`--cert-dir`), e.g. the mirror's own CA. */
+  certDir?: string;
   timeoutMs?: number;
 }
 
@@ -87,6 +89,7 @@ export async function skopeoInspect(ref: string, options: SkopeoInspectOptions =
   if (options.raw) args.push('--raw');
   if (options.config) args.push('--config');
   if (options.creds !== undefined) args.push('--creds', options.creds);
+  if (options.certDir !== undefined) args.push('--cert-dir', options.certDir);
   args.push(ref);
   const { stdout } = await runSkopeo(args, options.timeoutMs);
   return options.raw ? stdout : (JSON.parse(stdout) as SkopeoInspectInfo);

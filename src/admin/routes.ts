@@ -1,0 +1,67 @@
+// The admin API (JSON), served only on the admin listener (config `admin.listen`, loopback by default):
+//   GET    /_ocimirror/repositories                 cached repositories
+//   GET    /_ocimirror/repositories/<name>          a repository's tags, digests, sizes, times
+//   GET    /_ocimirror/images/<name>:<tag>|@<digest>[?platform=os/arch]   inspect a cached image
+//   DELETE /_ocimirror/images/<name>:<tag>[?dryRun=1]                      rm: drop the tag, free its blobs
+// <name> is routed as in /v2/<name>/...: a leading upstream name or alias (docker.io/library/alpine,
+// ghcr.io/org/app), else the default upstream; `?ns=<registry>` picks the upstream as containerd does.
+import { Hono, type Context } from 'hono';
+import { describeRepository, listRepositories } from '../cache/inventory.ts';
+import { inspectImage } from '../cache/inspect.ts';
+import { removeTag } from '../cache/remove-tag.ts';
+import type { AppEnv } from '../http/env.ts';
+import { OciError } from '../http/errors.ts';
+import { splitReference } from '../oci/image-ref.ts';
+import { isTag } from '../oci/reference.ts';
+import { parseDigest } from '../oci/digest.ts';
+import type { ProxyDeps } from '../proxy/deps.ts';
+import type { Routed } from '../upstream/route.ts';
+
+export const ADMIN_PREFIX = '/_ocimirror';
+
+export function adminRoutes(deps: ProxyDeps): Hono<AppEnv> {
+  // Removals run one at a time: each computes what the others keep.
+  let removals: Promise<unknown> = Promise.resolve();
+
+  return new Hono<AppEnv>()
+    .get(`${ADMIN_PREFIX}/repositories`, async (c) => {
+      c.set('route', 'admin_repositories');
+      return c.json({ repositories: await listRepositories(deps) });
+    })
+    .get(`${ADMIN_PREFIX}/repositories/:name{.+}`, async (c) => {
+      c.set('route', 'admin_repository');
+      const routed = route(c, deps, c.req.param('name'));
+      return c.json(await describeRepository(deps, routed.upstream.name, routed.repo));
+    })
+    .get(`${ADMIN_PREFIX}/images/:ref{.+}`, async (c) => {
+      c.set('route', 'admin_image');
+      const { routed, reference } = image(c, deps);
+      const platform = c.req.query('platform');
+      return c.json(await inspectImage(deps, { upstream: routed.upstream.name, repo: routed.repo, reference }, platform ? { platform } : {}));
+    })
+    .delete(`${ADMIN_PREFIX}/images/:ref{.+}`, async (c) => {
+      c.set('route', 'admin_image_delete');
+      const { routed, reference, digest } = image(c, deps);
+      if (digest) throw new OciError('UNSUPPORTED', 'rm takes a tag: images pulled by digest are freed when no cached tag uses them', { status: 400 });
+      const dryRun = /^(1|true|yes)$/i.test(c.req.query('dryRun') ?? '');
+      const run = removals.then(() => removeTag(deps, { upstream: routed.upstream.name, repo: routed.repo, tag: reference }, { dryRun }));
+      removals = run.catch(() => {});
+      return c.json(await run);
+    });
+}
+
+function route(c: Context<AppEnv>, deps: ProxyDeps, name: string): Routed {
+  const routed = deps.table.route({ ns: c.req.query('ns'), name });
+  c.set('upstream', routed.upstream.name);
+  c.set('repo', routed.repo);
+  return routed;
+}
+
+/** `<name>:<tag>` or `<name>@<digest>`; a bare name means `latest`, as for docker pull. */
+function image(c: Context<AppEnv>, deps: ProxyDeps): { routed: Routed; reference: string; digest: boolean } {
+  const { name, tag, digest } = splitReference(c.req.param('ref') ?? '');
+  if (digest !== undefined) parseDigest(digest);
+  const reference = digest ?? tag ?? 'latest';
+  if (digest === undefined && !isTag(reference)) throw new OciError('MANIFEST_INVALID', 'invalid tag', { status: 400, detail: { tag: reference.slice(0, 200) } });
+  return { routed: route(c, deps, name), reference, digest: digest !== undefined };
+}

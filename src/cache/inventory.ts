@@ -1,0 +1,92 @@
+// `ocimirror ls`: the cached repositories, and per repository its tags with digests, sizes and times.
+import { OciError } from '../http/errors.ts';
+import type { ProxyDeps } from '../proxy/deps.ts';
+import type { UpstreamTable } from '../upstream/route.ts';
+import { walkManifests } from './manifest-tree.ts';
+
+export interface RepositorySummary {
+  readonly upstream: string;
+  readonly repo: string;
+  /** The name a client pulls it by through the mirror (as /v2/_catalog lists it). */
+  readonly name: string;
+  readonly tags: number;
+}
+
+export interface TagManifest {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+  /** When the upstream last confirmed the tag pointed here (ms since epoch). */
+  readonly fetchedAt: number;
+}
+
+export interface TagSummary {
+  readonly tag: string;
+  /** One entry per distinct manifest among the tag's Accept-class answers (usually one). */
+  readonly manifests: readonly TagManifest[];
+  /** Bytes this replica holds for the tag: manifests, configs and layers, each counted once. */
+  readonly sizeBytes: number;
+  /** Manifests and blobs held on disk. */
+  readonly heldBlobs: number;
+  /** Referenced but not held: platforms or layers no client pulled yet, or evicted. */
+  readonly missingBlobs: number;
+  /** Last time a client was served one of the tag's blobs (ms since epoch), if ever. */
+  readonly lastAccess: number | undefined;
+}
+
+export interface RepositoryDetail {
+  readonly upstream: string;
+  readonly repo: string;
+  readonly name: string;
+  readonly tags: readonly TagSummary[];
+}
+
+/** A repository's name as clients pull it through the mirror: plain on the default upstream, else prefixed. */
+export function mirrorName(table: UpstreamTable, upstream: string, repo: string): string {
+  return table.byName(upstream)?.isDefault ? repo : `${upstream}/${repo}`;
+}
+
+export async function listRepositories(deps: ProxyDeps): Promise<RepositorySummary[]> {
+  const repos = await deps.meta.listRepos();
+  return Promise.all(
+    repos.map(async ({ upstream, repo }) => ({
+      upstream,
+      repo,
+      name: mirrorName(deps.table, upstream, repo),
+      tags: (await deps.meta.listTags(upstream, repo)).length,
+    })),
+  );
+}
+
+export async function describeRepository(deps: ProxyDeps, upstream: string, repo: string): Promise<RepositoryDetail> {
+  const records = await deps.meta.tagRecords(upstream, repo);
+  if (records.length === 0) throw new OciError('NAME_UNKNOWN', 'repository is not cached', { detail: { upstream, repo } });
+  const byTag = new Map<string, Map<string, TagManifest>>();
+  for (const r of records) {
+    const manifests = byTag.get(r.tag) ?? new Map<string, TagManifest>();
+    const seen = manifests.get(r.digest);
+    if (!seen || seen.fetchedAt < r.fetchedAt) manifests.set(r.digest, { digest: r.digest, mediaType: r.mediaType, size: r.size, fetchedAt: r.fetchedAt });
+    byTag.set(r.tag, manifests);
+  }
+  const tags: TagSummary[] = [];
+  for (const [tag, manifests] of byTag) {
+    const tree = await walkManifests(deps, manifests.keys());
+    let sizeBytes = 0;
+    let heldBlobs = 0;
+    let missingBlobs = 0;
+    let lastAccess: number | undefined;
+    for (const digest of new Set([...tree.manifests.keys(), ...tree.blobs])) {
+      const held = await deps.blobs.stat(digest);
+      if (!held) {
+        missingBlobs++;
+        continue;
+      }
+      heldBlobs++;
+      sizeBytes += held.size;
+      const access = (await deps.meta.getBlob(digest).catch(() => undefined))?.lastAccess;
+      if (access && (lastAccess === undefined || access > lastAccess)) lastAccess = access;
+    }
+    tags.push({ tag, manifests: [...manifests.values()], sizeBytes, heldBlobs, missingBlobs, lastAccess });
+  }
+  return { upstream, repo, name: mirrorName(deps.table, upstream, repo), tags };
+}

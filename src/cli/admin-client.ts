@@ -1,0 +1,77 @@
+// The operator commands' client of the running mirror's admin API (see src/admin/routes.ts).
+import { ImageRefError, type ImageRef } from '../oci/image-ref.ts';
+
+export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:5001';
+
+/** An answer of the admin API other than 2xx, or no answer at all. */
+export class AdminError extends Error {
+  override readonly name = 'AdminError';
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+  constructor(message: string, options: { status?: number; code?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = options.status;
+    this.code = options.code;
+  }
+}
+
+/** --admin, else $OCIMIRROR_ADMIN, else the default admin address. */
+export function adminBase(flag: string | undefined): string {
+  return (flag || process.env.OCIMIRROR_ADMIN || DEFAULT_ADMIN_URL).replace(/\/+$/, '');
+}
+
+export async function adminRequest<T>(base: string, method: 'GET' | 'DELETE', path: string): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, { method, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(300_000) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if ((err as Error).name === 'TimeoutError') throw new AdminError(`the mirror's admin API at ${base} did not answer in time`, { cause: err });
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    throw new AdminError(`cannot reach the mirror's admin API at ${base} (${why}); is \`ocimirror serve\` running with admin.listen there? (--admin URL or $OCIMIRROR_ADMIN)`, { cause: err });
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    let code: string | undefined;
+    let message = text.slice(0, 500) || res.statusText;
+    try {
+      const first = (JSON.parse(text) as { errors?: { code?: string; message?: string }[] }).errors?.[0];
+      code = first?.code;
+      if (first?.message) message = first.message;
+    } catch {
+      // not OCI error JSON: keep the text
+    }
+    throw new AdminError(`${message}${code ? ` (${code})` : ''}`, { status: res.status, ...(code ? { code } : {}) });
+  }
+  return JSON.parse(text) as T;
+}
+
+/** `?ns=<registry>` when the reference names one: the mirror then refuses a registry it has no upstream for. */
+function query(ref: ImageRef, extra: Record<string, string | undefined> = {}): string {
+  const params = new URLSearchParams();
+  if (ref.registry) params.set('ns', ref.registry);
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) params.set(k, v);
+  return params.size ? `?${params}` : '';
+}
+
+export function imagePath(ref: ImageRef, extra: Record<string, string | undefined> = {}): string {
+  const reference = ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`;
+  return `/_ocimirror/images/${ref.repository}${reference}${query(ref, extra)}`;
+}
+
+export function repositoryPath(ref: ImageRef): string {
+  return `/_ocimirror/repositories/${ref.repository}${query(ref)}`;
+}
+
+/** Runs a command body; known failures become one line on stderr and exit code 1. */
+export async function reportFailures(command: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof AdminError || err instanceof ImageRefError) {
+      console.error(`ocimirror ${command}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
