@@ -17,6 +17,7 @@ Options:
   -c, --config FILE     YAML config file (default: $OCIMIRROR_CONFIG, else built-in defaults)
   -l, --listen ADDR     listen address host:port (repeatable; default 127.0.0.1:5000)
   -d, --data-dir DIR    blob and metadata directory (default ./data)
+      --tls-listen ADDR   HTTPS listen address (repeatable; certificate from 'ocimirror tls init')
       --admin-listen ADDR admin API address for ls/inspect/rm (repeatable; default 127.0.0.1:5001;
                         "" turns it off). Keep it on loopback: it can delete cached images.
       --redis-url URL   keep metadata in Redis instead of the data dir
@@ -31,6 +32,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       listen: { type: 'string', short: 'l', multiple: true },
       'data-dir': { type: 'string', short: 'd' },
       'admin-listen': { type: 'string', multiple: true },
+      'tls-listen': { type: 'string', multiple: true },
       'redis-url': { type: 'string' },
       offline: { type: 'boolean' },
       'log-level': { type: 'string' },
@@ -45,6 +47,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const overrides: Partial<ConfigInput> = {};
   if (values.listen) overrides.listen = values.listen;
   if (values['data-dir']) overrides.dataDir = values['data-dir'];
+  if (values['tls-listen']) overrides.tls = { listen: values['tls-listen'] };
   if (values['admin-listen']) overrides.admin = { listen: values['admin-listen'].filter(Boolean) };
   if (values['redis-url']) overrides.redis = { url: values['redis-url'] };
   if (values.offline) overrides.offline = true;

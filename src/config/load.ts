@@ -18,6 +18,7 @@ export class ConfigError extends Error {
 const ENV_OVERRIDES: Record<string, (input: Record<string, unknown>, value: string) => void> = {
   OCIMIRROR_LISTEN: (c, v) => (c.listen = v.split(',').map((s) => s.trim()).filter(Boolean)),
   OCIMIRROR_DATA_DIR: (c, v) => (c.dataDir = v),
+  OCIMIRROR_TLS_LISTEN: (c, v) => (c.tls = { ...(c.tls as object | undefined), listen: v.split(',').map((s) => s.trim()).filter(Boolean) }),
   OCIMIRROR_ADMIN_LISTEN: (c, v) => (c.admin = { listen: v.split(',').map((s) => s.trim()).filter(Boolean) }),
   OCIMIRROR_REDIS_URL: (c, v) => (c.redis = v === '' ? undefined : { ...(c.redis as object | undefined), url: v }),
   OCIMIRROR_OFFLINE: (c, v) => (c.offline = /^(1|true|yes|on)$/i.test(v)),

@@ -16,6 +16,9 @@ export async function upstreamError(res: UpstreamResponse, upstream: string, not
       ...(typeof retryAfter === 'string' ? { headers: { 'retry-after': retryAfter } } : {}),
     });
   }
+  if (res.status === 508) {
+    return new OciError('UNAVAILABLE', `upstream ${upstream} is this mirror itself (a proxy loop): check the upstream's url/address and the /etc/hosts of the mirror host`, { status: 502, detail: { upstream } });
+  }
   if (res.status === 401 || res.status === 403) {
     return new OciError('DENIED', `upstream ${upstream} denied access: the repository may not exist or needs credentials in the mirror's config`, { detail: { upstream, status: res.status } });
   }

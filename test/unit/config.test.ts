@@ -441,3 +441,11 @@ describe('units', () => {
     expect(parseConfig({ cache: { maxSize: '2GiB' } }, { env: {} }).cache.maxSizeBytes).toBe(2 * 1024 ** 3);
   });
 });
+
+describe('TLS listen override', () => {
+  it('takes OCIMIRROR_TLS_LISTEN as a comma-separated list', async () => {
+    const { loadConfig } = await import('../../src/config/load.ts');
+    const config = loadConfig({ env: { OCIMIRROR_TLS_LISTEN: '127.0.0.1:8443, 127.0.0.1:9443' } });
+    expect(config.tls.listen).toEqual(['127.0.0.1:8443', '127.0.0.1:9443']);
+  });
+});
