@@ -25,7 +25,7 @@ describe('concurrent clients on cold blobs', () => {
       name: 'coalescing-test',
       faultProxy: true,
       seed: async (work, registry) => {
-        for (let i = 0; i < 5; i++) {
+        for (let i = 0; i < 6; i++) {
           const image = await buildImage(join(work, `img${i}`), { tag: 'v1', layers: [{ randomBytes: LAYER_BYTES, seed: `coalesce-${i}` }] });
           await pushImage(image, registry, `library/app${i}:v1`);
           images.push(image);
@@ -104,6 +104,16 @@ describe('concurrent clients on cold blobs', () => {
     expect(sha256(full)).toBe(blob.digest);
     expect(Buffer.from(tail).equals(Buffer.from(full.subarray(start)))).toBe(true);
     expect(upstreamBlobGets()).toBe(1);
+  }, 60_000);
+
+  it('asks the upstream once for a cold tag that 20 clients want at the same moment', async () => {
+    const i = next++;
+    proxy.setFault({ dripBytesPerSec: 64 * 1024 });
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => fetch(`${mirror.url}/v2/library/app${i}/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })),
+    );
+    for (const res of answers) expect(res.headers.get('docker-content-digest')).toBe(images[i]!.manifestDigest);
+    expect(proxy.requests().filter((r) => r.path.includes('/manifests/'))).toHaveLength(1);
   }, 60_000);
 
   it('answers HEAD of a cached blob with its size, and of a cold one without downloading it', async () => {
