@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { BlobUpload, StoredBlob } from '../store/blob-store.ts';
 import { InflightBlob } from './inflight-blob.ts';
+import { RecentChunks } from './recent-chunks.ts';
 
 export interface BlobDownloadOptions {
   readonly digest: string;
@@ -15,9 +16,13 @@ export interface BlobDownloadOptions {
   readonly onCommitted?: (blob: StoredBlob) => Promise<void>;
 }
 
+/** How much of what just arrived stays in memory for readers keeping pace. */
+const RECENT_BYTES = 4 * 1024 * 1024;
+
 export class BlobDownload extends InflightBlob {
   readonly finished: Promise<void>;
   readonly #upload: BlobUpload;
+  readonly #recent = new RecentChunks(RECENT_BYTES);
 
   constructor(options: BlobDownloadOptions) {
     super(options.digest, options.size);
@@ -29,11 +34,13 @@ export class BlobDownload extends InflightBlob {
     return this.#upload.written;
   }
 
-  readAt(position: number, length: number): Promise<Uint8Array> {
-    return this.#upload.readAt(position, length);
+  async readAt(position: number, length: number): Promise<Uint8Array> {
+    const available = Math.min(length, this.#upload.written - position);
+    return this.#recent.slice(position, available) ?? this.#upload.readAt(position, available);
   }
 
   protected closeSource(): void {
+    this.#recent.clear();
     void this.#upload.abort();
   }
 
@@ -42,7 +49,9 @@ export class BlobDownload extends InflightBlob {
       // Awaiting each write makes the upstream socket follow the disk's pace: memory stays flat.
       for await (const chunk of body) {
         onBytes?.((chunk as Uint8Array).byteLength);
+        const offset = this.#upload.written;
         await this.#upload.write(chunk as Uint8Array);
+        this.#recent.add(offset, chunk as Uint8Array);
         this.progress();
       }
       if (this.size !== undefined && this.#upload.written !== this.size) {
