@@ -188,8 +188,10 @@ async function readFully(handle: FileHandle, position: number, length: number): 
 }
 
 /**
- * Bytes per read of a cached blob. Each stream holds at most two such buffers; 512 KiB measured as fast
- * as 1 MiB on loopback (bench/RESULTS.md) at half the memory per client.
+ * Bytes per read of a cached blob, and the one buffer drainInto keeps per client. Measured on loopback
+ * (bench/RESULTS.md): 512 KiB sends about 1.5x faster than 256 KiB and 2x faster than 128 KiB (the cost
+ * per chunk, not per byte, dominates), while a second buffer to overlap reads with writes gained nothing
+ * and doubled the memory (50 clients: +25 MiB per buffer).
  */
 const READ_CHUNK = 512 * 1024;
 
@@ -198,8 +200,8 @@ const READ_CHUNK = 512 * 1024;
  * and on destroy). A file shorter than expected is an error, never a quietly short body.
  *
  * drainInto() is the fast way to send it: piping allocates a fresh buffer for every read, and those
- * allocations (page faults, zeroed pages, GC) rather than the copying limited cached-blob throughput
- * to about half of nginx's; drainInto reuses two buffers instead.
+ * allocations (page faults, zeroed pages, GC), more than the copying, held cached-blob throughput to
+ * about half of nginx's; drainInto reuses one buffer instead.
  */
 class BlobFileStream extends Readable {
   readonly #handle: FileHandle;
@@ -236,30 +238,32 @@ class BlobFileStream extends Readable {
   }
 
   /**
-   * Writes the rest of the blob into `dest` and ends it: at most two chunks in flight, and a buffer is
-   * refilled only after the write that used it completed (the bytes left for the kernel). Rejects when a
-   * read fails or `dest` closes first; the caller then destroys `dest`. Destroys this stream either way.
-   * Only for a stream nothing has read from yet.
+   * Writes the rest of the blob into `dest` and ends it, through one reused buffer: the next read starts
+   * when the previous chunk's write completed (its bytes are with the kernel, which keeps sending them
+   * meanwhile). Rejects when a read fails or `dest` closes first; the caller then destroys `dest`.
+   * Destroys this stream either way. Only for a stream nothing has read from yet.
    */
   async drainInto(dest: Writable, onBytes?: (count: number) => void): Promise<void> {
-    const closed = Promise.withResolvers<never>();
-    closed.promise.catch(() => {});
-    const onClose = () => closed.reject(new Error('the connection closed before the blob was sent'));
+    // A write's callback never comes if the socket dies first: 'close' fails the write in flight.
+    let failWrite: ((err: Error) => void) | undefined;
+    let gone: Error | undefined;
+    const onClose = () => {
+      gone = new Error('the connection closed before the blob was sent');
+      failWrite?.(gone);
+    };
     dest.once('close', onClose);
     try {
       if (this.readableDidRead || this.readableFlowing !== null || this.destroyed) throw new Error('drainInto: the stream was already read');
       if (dest.destroyed) throw new Error('the connection closed before the blob was sent');
-      const buffers: Buffer[] = [];
-      const writes: Array<Promise<void> | undefined> = [];
-      for (let slot = 0; this.#position < this.#end; slot ^= 1) {
-        await Promise.race([writes[slot], closed.promise]);
-        const length = Math.min(READ_CHUNK, this.#end - this.#position);
-        const buffer = (buffers[slot] ??= Buffer.allocUnsafeSlow(length));
-        const bytesRead = await Promise.race([this.#readInto(buffer, length), closed.promise]);
-        const chunk = buffer.subarray(0, bytesRead);
-        const written = new Promise<void>((resolve, reject) => dest.write(chunk, (err) => (err ? reject(err) : resolve())));
-        written.catch(() => {});
-        writes[slot] = written;
+      const buffer = Buffer.allocUnsafeSlow(Math.min(READ_CHUNK, this.#end - this.#position));
+      while (this.#position < this.#end) {
+        const bytesRead = await this.#readInto(buffer, Math.min(buffer.length, this.#end - this.#position));
+        if (gone) throw gone;
+        const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+        await new Promise<void>((resolve, reject) => {
+          failWrite = reject;
+          dest.write(chunk, (err) => (err ? reject(err) : resolve()));
+        });
         onBytes?.(bytesRead);
       }
       dest.end();

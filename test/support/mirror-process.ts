@@ -10,6 +10,8 @@ import { startProcess, type ManagedProcess, type ProcessExit } from './process.t
 import { makeTempDir } from './tmp.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** The compiled entry that installs and the container image run (`npm run build` first). */
+export const BUILT_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 export interface MirrorProcess {
   readonly url: string;
@@ -25,7 +27,7 @@ export interface MirrorProcess {
 }
 
 /** Starts the mirror on a free port (unless `listen` is given) and waits until /healthz answers. */
-export async function startMirrorProcess(config: ConfigInput, options: { env?: NodeJS.ProcessEnv } = {}): Promise<MirrorProcess> {
+export async function startMirrorProcess(config: ConfigInput, options: { env?: NodeJS.ProcessEnv; entry?: string } = {}): Promise<MirrorProcess> {
   const port = await freePort();
   const dir = await makeTempDir('ocimirror-config');
   const file = join(dir, 'config.yaml');
@@ -33,7 +35,7 @@ export async function startMirrorProcess(config: ConfigInput, options: { env?: N
   await writeFile(file, stringify({ listen: `127.0.0.1:${port}`, admin: false, ...config }));
   const child = startProcess({
     command: process.execPath,
-    args: [MAIN, 'serve', '--config', file],
+    args: [options.entry ?? MAIN, 'serve', '--config', file],
     name: 'ocimirror',
     env: { PATH: process.env.PATH, HOME: dir, ...options.env },
   });

@@ -1,0 +1,59 @@
+// Facts about the machine and the programs measured, for the report; and memory readings from /proc.
+import { readdir, readFile } from 'node:fs/promises';
+import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import { findBinary } from '../test/support/binaries.ts';
+import { runCommand } from '../test/support/command.ts';
+
+export interface MachineFacts {
+  readonly nproc: number;
+  readonly cpu: string;
+  readonly memory: string;
+  readonly kernel: string;
+  readonly node: string;
+  readonly versions: Record<string, string>;
+}
+
+export async function machineFacts(): Promise<MachineFacts> {
+  const version = async (name: string, args: string[]): Promise<string> => {
+    const binary = findBinary(name);
+    if (!binary) return 'not installed';
+    try {
+      const { stdout, stderr } = await runCommand(binary, args, { env: { PATH: process.env.PATH }, timeoutMs: 10_000 });
+      return (stdout || stderr).trim().split('\n')[0] ?? '?';
+    } catch (err) {
+      // nginx -v prints to stderr and exits 0, wrk -v exits 1 after printing its version.
+      return /\n(.+)/.exec(String(err))?.[1]?.trim() ?? '?';
+    }
+  };
+  return {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model.trim() ?? '?',
+    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    kernel: release(),
+    node: process.version,
+    versions: {
+      'docker-registry': await version('docker-registry', ['--version']),
+      nginx: await version('nginx', ['-v']),
+      curl: await version('curl', ['--version']),
+      wrk: await version('wrk', ['-v']),
+      skopeo: await version('skopeo', ['--version']),
+    },
+  };
+}
+
+/** Peak and current resident set size of a process, in bytes (VmHWM, VmRSS). */
+export async function memoryOf(pid: number): Promise<{ peak: number; current: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { peak: kb('VmHWM'), current: kb('VmRSS') };
+}
+
+/** The pid of the process whose command line contains `needle` (e.g. a config file path). */
+export async function pidByCommandLine(needle: string): Promise<number> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').some((arg) => arg.includes(needle))) return Number(entry);
+  }
+  throw new Error(`no process with ${needle} in its command line`);
+}

@@ -1,0 +1,510 @@
+// `npm run bench`: ocimirror against the reference registry in proxy mode (the peer) and nginx serving
+// the same file (the physical-limit reference), all on loopback, in one run that stops by itself.
+// Writes bench/RESULTS.md.
+import { stat, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildImage, pushImage, skopeoCopy, type BuiltImage } from '../test/support/images.ts';
+import { BUILT_MAIN, startMirrorProcess, type MirrorProcess } from '../test/support/mirror-process.ts';
+import { startRegistry, type RunningRegistry } from '../test/support/registry.ts';
+import { makeTempDir, removeTempDir } from '../test/support/tmp.ts';
+import { accessLogFrom, blobGets } from './access-log.ts';
+import { curlDownloads, hashedDownload, parallelThroughput, runWrk, type WrkResult } from './clients.ts';
+import { machineFacts, memoryOf, pidByCommandLine } from './machine.ts';
+import { startNginx, type RunningNginx } from './nginx.ts';
+import { median, renderReport, type Row } from './report.ts';
+
+const MiB = 1024 * 1024;
+const MB = 1e6;
+/** The whole run is killed after this long, whatever it is doing. */
+const WATCHDOG_MS = 15 * 60_000;
+/** ocimirror's log level: its production default, one JSON access line per request. */
+const LOG_LEVEL = 'info';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+const BLOB_MIB = 200;
+const BIG_BLOB_MIB = 1024;
+const PULL_LAYERS = 5;
+const PULL_LAYER_MIB = 20;
+const THROUGHPUT_REPS = 5;
+const WRK_SECONDS = 5;
+const WRK_CONNECTIONS = 50;
+const COLD_PULL_REPS = 3;
+const COLD_CLIENTS = 100;
+const RSS_CLIENTS = 50;
+
+/** For working on one part: BENCH_ONLY=throughput,manifests,pull,cold,rss runs only those and writes no RESULTS.md. */
+const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
+const enabled = (part: string) => only === undefined || only.includes(part);
+
+const here = dirname(fileURLToPath(import.meta.url));
+const started = new Date();
+const t0 = performance.now();
+const log = (message: string) => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}`);
+
+// Exit through process.exit on SIGINT/SIGTERM, so that the 'exit' handlers run (the support library
+// kills the children and removes the temp dirs there; nginx.ts kills nginx's workers).
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.once(signal, () => {
+    console.error(`bench: ${signal}, stopping`);
+    process.exit(code);
+  });
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`bench: still running after ${WATCHDOG_MS / 60_000} minutes; giving up`);
+  process.exit(1); // the support library kills every child and removes temp dirs on exit
+}, WATCHDOG_MS);
+
+const cleanups: Array<() => Promise<unknown>> = [];
+const rows: Row[] = [];
+/** Rows without a target, shown after the others. */
+const infoRows: Row[] = [];
+const details: string[] = [];
+
+try {
+  await main();
+} catch (err) {
+  console.error('bench failed:', err);
+  process.exitCode = 1;
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  clearTimeout(watchdog);
+}
+
+async function main(): Promise<void> {
+  const machine = await machineFacts();
+  const loadAtStart = loadavg();
+  const work = await makeTempDir('bench');
+  cleanups.push(() => removeTempDir(work));
+
+  log('starting the upstream registry and building images');
+  const upstream = await startRegistry();
+  cleanups.push(() => upstream.dispose());
+  const blob = await buildAndPush(upstream, work, 'bench/blob:1', [{ randomBytes: BLOB_MIB * MiB, seed: 'bench-blob' }]);
+  const big = enabled('rss') ? await buildAndPush(upstream, work, 'bench/big:1', [{ randomBytes: BIG_BLOB_MIB * MiB, seed: 'bench-big' }]) : undefined;
+  const layered = enabled('pull')
+    ? await buildAndPush(
+        upstream,
+        work,
+        'bench/layers:1',
+        Array.from({ length: PULL_LAYERS }, (_, i) => ({ randomBytes: PULL_LAYER_MIB * MiB, seed: `bench-layer-${i}` })),
+      )
+    : undefined;
+  const blobLayer = blob.layers[0]!;
+  log('images pushed');
+
+  const nginx = await startNginx(join(upstream.dataDir, 'docker', 'registry', 'v2', 'blobs'));
+  cleanups.push(() => nginx.stop());
+  const nginxCopying = await startNginx(join(upstream.dataDir, 'docker', 'registry', 'v2', 'blobs'), { sendfile: false });
+  cleanups.push(() => nginxCopying.stop());
+  const mirror = await freshMirror(upstream);
+  cleanups.push(() => mirror.dispose());
+  const peer = await startRegistry({ proxy: { remoteUrl: upstream.url } });
+  cleanups.push(() => peer.dispose());
+
+  const blobUrls = {
+    ocimirror: `${mirror.process.url}/v2/bench/blob/blobs/${blobLayer.digest}`,
+    peer: `${peer.url}/v2/bench/blob/blobs/${blobLayer.digest}`,
+    nginx: `${nginx.url}${nginxPath(blobLayer.digest)}`,
+    nginxCopying: `${nginxCopying.url}${nginxPath(blobLayer.digest)}`,
+  };
+
+  if (enabled('throughput')) await cachedBlobThroughput(upstream, peer, blobUrls, blobLayer);
+  if (enabled('manifests')) await cachedManifests(mirror.process, peer, nginx, blob);
+  if (layered) await coldPulls(upstream, layered, work);
+  if (enabled('cold')) await coldConcurrentClients(upstream, blobLayer);
+  if (big) await peakMemory(upstream, big.layers[0]!);
+
+  const setup = [
+    `upstream: docker-registry (distribution 2.8) on 127.0.0.1, filesystem storage, filled with \`skopeo copy\` from OCI layouts built by test/support/images.ts (incompressible AES-CTR bytes, gzip level 0)`,
+    `peer: the same docker-registry in \`proxy:\` mode (remoteurl = the upstream), fresh data dir per instance`,
+    `nginx: \`daemon off\`, \`worker_processes auto\`, \`sendfile on\`, \`access_log off\`, serving the upstream registry's own blob file; for comparison only, a second nginx with \`sendfile off\` (on this virtual machine, copying through user space measured faster than sendfile)`,
+    `ocimirror: \`node dist/cli/main.js serve\` (the compiled entry installs run) as a child process (test/support/mirror-process.ts), embedded metadata store, log level \`${LOG_LEVEL}\` (its default: one JSON line per request, read by the bench through a pipe), default tagTtl (10m)`,
+    `blob for throughput and the 100-client test: ${blobLayer.size} bytes (${BLOB_MIB} MiB of random data in a tar+gzip layer); big blob: ${big?.layers[0]?.size} bytes; multi-layer image: ${PULL_LAYERS} layers, ${layered ? sizeOf(layered) : '?'} bytes`,
+    `load average (1/5/15 min) at the start: ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}; at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other sessions share this machine: numbers move between runs, ratios within a run are steadier)`,
+    `clients: curl to /dev/null for blob bodies (same for every server), wrk 2 threads for manifests, skopeo copy to an oci: dir for pulls, curl piped into openssl dgst -sha256 for the 100-client test (every body checked)`,
+  ];
+  const report = renderReport({
+    command: 'npm run bench',
+    startedAt: started,
+    durationS: (performance.now() - t0) / 1000,
+    machine,
+    setup,
+    rows: [...rows, ...infoRows],
+    details,
+  });
+  if (only === undefined) {
+    await writeFile(join(here, 'RESULTS.md'), report);
+    log('wrote bench/RESULTS.md');
+  }
+  console.log(report);
+}
+
+/** Builds a one-platform image in `work` and pushes it to the upstream as `reference`; the layout is deleted after. */
+async function buildAndPush(
+  upstream: RunningRegistry,
+  work: string,
+  reference: string,
+  layers: Array<{ randomBytes: number; seed: string }>,
+): Promise<BuiltImage> {
+  const dir = join(work, reference.replace(/[/:]/g, '-'));
+  const image = await buildImage(dir, { tag: '1', layers });
+  await pushImage(image, upstream, reference, { timeoutMs: 300_000 });
+  await removeTempDir(dir);
+  return image;
+}
+
+function nginxPath(digest: string): string {
+  return `/${blobDataPath(digest).join('/')}`;
+}
+
+interface FreshMirror {
+  readonly process: MirrorProcess;
+  readonly dataDir: string;
+  dispose(): Promise<void>;
+}
+
+/** A new ocimirror process; with a fresh data dir unless one is given. */
+async function freshMirror(upstream: RunningRegistry, dataDir?: string): Promise<FreshMirror> {
+  const dir = dataDir ?? (await makeTempDir('bench-ocimirror-data'));
+  // The compiled entry, as `npm install -g` and the container image run it (not the .ts sources,
+  // whose on-the-fly type stripping costs ~30 MB of RSS and start-up time).
+  const child = await startMirrorProcess(
+    { dataDir: dir, log: { level: LOG_LEVEL }, upstreams: [{ name: 'upstream', url: upstream.url, default: true }] },
+    { entry: BUILT_MAIN },
+  );
+  return {
+    process: child,
+    dataDir: dir,
+    dispose: async () => {
+      await child.terminate(10_000);
+      if (dataDir === undefined) await removeTempDir(dir);
+    },
+  };
+}
+
+type Servers<T> = { ocimirror: T; peer: T; nginx: T; nginxCopying: T };
+
+async function cachedBlobThroughput(upstream: RunningRegistry, peer: RunningRegistry, urls: Servers<string>, layer: { digest: string; size: number }): Promise<void> {
+  log('cached blob throughput: warming ocimirror and the peer');
+  const warm = async (url: string) => {
+    const [transfer] = await curlDownloads(url, 1, 120_000);
+    if (transfer?.status !== 200 || transfer.bytes !== layer.size) throw new Error(`warming ${url}: status ${transfer?.status}, ${transfer?.bytes} bytes`);
+  };
+  await warm(urls.ocimirror);
+  await warm(urls.peer);
+  // The peer stores the blob in the background while it streams it: wait until its copy is complete.
+  await waitForFile(join(peer.dataDir, 'docker', 'registry', 'v2', 'blobs', ...blobDataPath(layer.digest)), layer.size);
+  await warm(urls.ocimirror);
+  await warm(urls.peer);
+  const bookmark = accessLogFrom(upstream);
+  const names = ['ocimirror', 'peer', 'nginx', 'nginxCopying'] as const;
+  for (const [streams, times] of [
+    [1, 3],
+    [8, 2],
+  ] as const) {
+    const samples: Servers<number[]> = { ocimirror: [], peer: [], nginx: [], nginxCopying: [] };
+    for (let rep = 0; rep < THROUGHPUT_REPS; rep++) {
+      // Rotate the order so no server always runs first (or right after another one).
+      for (let i = 0; i < names.length; i++) {
+        const name = names[(rep + i) % names.length]!;
+        const result = await parallelThroughput(urls[name], { streams, times, expectBytes: layer.size, timeoutMs: 120_000 });
+        samples[name].push(result.mbPerSecond);
+      }
+    }
+    const ocimirror = median(samples.ocimirror);
+    const peer = median(samples.peer);
+    const nginx = median(samples.nginx);
+    // Other programs share this machine: a repetition's three servers ran seconds apart, under the same
+    // background load, so the ratio within each repetition is steadier than a ratio of medians.
+    const pairedRatio = (other: number[]) => median(samples.ocimirror.map((v, i) => v / other[i]!));
+    const ratios = { peer: pairedRatio(samples.peer), nginx: pairedRatio(samples.nginx) };
+    const copyingRatio = pairedRatio(samples.nginxCopying);
+    log(`cached blob, ${streams} stream(s): ${names.map((n) => `${n} ${median(samples[n]).toFixed(0)} MB/s`).join(', ')}`);
+    const met = streams === 8 ? ratios.nginx >= 0.9 && ratios.peer >= 1 : ratios.peer >= 1;
+    rows.push({
+      name: `Cached blob throughput, ${streams} stream${streams > 1 ? 's' : ''}`,
+      unit: 'MB/s',
+      ocimirror,
+      peer,
+      nginx,
+      ratios,
+      target: streams === 8 ? '>= 0.9x nginx and >= peer' : '>= peer',
+      met,
+    });
+    infoRows.push({
+      name: `Cached blob throughput, ${streams} stream${streams > 1 ? 's' : ''}, against nginx with \`sendfile off\` (information only)`,
+      unit: 'MB/s',
+      ocimirror,
+      nginx: median(samples.nginxCopying),
+      ratios: { nginx: copyingRatio },
+      target: '—',
+    });
+    details.push(
+      `Cached blob throughput, ${streams} stream(s), each stream a curl process downloading the blob ${times} times over one connection; ` +
+        `${THROUGHPUT_REPS} repetitions, in rotating order (MB/s): ` +
+        names.map((n) => `${n === 'nginxCopying' ? 'nginx (sendfile off)' : n} [${samples[n].map((v) => v.toFixed(0)).join(', ')}]`).join('; ') +
+        `. Ratios in the table: median of the per-repetition ratios (ratio of medians: ocimirror/peer ${(ocimirror / peer).toFixed(2)}, ocimirror/nginx ${(ocimirror / nginx).toFixed(2)}).`,
+      '',
+    );
+  }
+  const upstreamHits = blobGets(await bookmark.since(), layer.digest).count;
+  details.push(`Upstream blob GETs while the throughput was measured (must be 0: both caches were warm): ${upstreamHits}.`, '');
+  if (upstreamHits !== 0) throw new Error(`the throughput runs went upstream ${upstreamHits} times`);
+}
+
+/** Where docker-registry keeps a blob, below docker/registry/v2/blobs. */
+function blobDataPath(digest: string): string[] {
+  const hex = digest.slice('sha256:'.length);
+  return ['sha256', hex.slice(0, 2), hex, 'data'];
+}
+
+async function waitForFile(path: string, size: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await stat(path).catch(() => undefined))?.size !== size) {
+    if (Date.now() > deadline) throw new Error(`${path} did not reach ${size} bytes within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+async function cachedManifests(mirror: MirrorProcess, peer: RunningRegistry, nginx: RunningNginx, image: BuiltImage): Promise<void> {
+  log('cached manifests: warming');
+  const headers = { Accept: OCI_MANIFEST };
+  const urls = {
+    tag: { ocimirror: `${mirror.url}/v2/bench/blob/manifests/1`, peer: `${peer.url}/v2/bench/blob/manifests/1` },
+    digest: {
+      ocimirror: `${mirror.url}/v2/bench/blob/manifests/${image.manifestDigest}`,
+      peer: `${peer.url}/v2/bench/blob/manifests/${image.manifestDigest}`,
+    },
+  };
+  const staticUrl = `${nginx.url}${nginxPath(image.manifestDigest)}`;
+  for (const url of [urls.tag.ocimirror, urls.tag.peer, urls.digest.ocimirror, urls.digest.peer, staticUrl]) {
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+      const body = await res.arrayBuffer();
+      if (res.status !== 200 || body.byteLength !== image.manifestSize) throw new Error(`warming ${url}: status ${res.status}, ${body.byteLength} bytes`);
+    }
+  }
+  const wrk = async (url: string): Promise<WrkResult> => {
+    await runWrk(url, { connections: WRK_CONNECTIONS, seconds: 1, headers }); // warm-up (JIT, connections)
+    const result = await runWrk(url, { connections: WRK_CONNECTIONS, seconds: WRK_SECONDS, headers });
+    if (result.errors > 0) throw new Error(`${url}: ${result.errors} of ${result.requests} requests failed under wrk`);
+    return result;
+  };
+  const nginxResult = await wrk(staticUrl);
+  for (const kind of ['tag', 'digest'] as const) {
+    const ocimirror = await wrk(urls[kind].ocimirror);
+    const peerResult = await wrk(urls[kind].peer);
+    log(`manifest by ${kind}: ocimirror ${ocimirror.requestsPerSecond.toFixed(0)}/s, peer ${peerResult.requestsPerSecond.toFixed(0)}/s`);
+    const factor = kind === 'tag' ? 20 : 5;
+    rows.push({
+      name: `Cached manifest by ${kind}, ${WRK_CONNECTIONS} connections`,
+      unit: 'requests/s',
+      ocimirror: ocimirror.requestsPerSecond,
+      peer: peerResult.requestsPerSecond,
+      nginx: nginxResult.requestsPerSecond,
+      target: `>= ${factor}x peer`,
+      met: ocimirror.requestsPerSecond >= factor * peerResult.requestsPerSecond,
+    });
+    details.push(
+      `Manifest by ${kind} (wrk -t2 -c${WRK_CONNECTIONS} -d${WRK_SECONDS}s, Accept: ${OCI_MANIFEST}, after a 1 s warm-up): ` +
+        `ocimirror ${ocimirror.requests} requests, avg latency ${ocimirror.latencyAvg}; peer ${peerResult.requests} requests, avg latency ${peerResult.latencyAvg}.`,
+      '',
+    );
+  }
+  details.push(
+    `nginx column of the manifest rows: the same manifest bytes as a static file (${nginxResult.requests} requests in ${WRK_SECONDS} s, avg latency ${nginxResult.latencyAvg}); a ceiling, not a target.`,
+    '',
+  );
+}
+
+function sizeOf(image: BuiltImage): number {
+  return image.layers.reduce((sum, l) => sum + l.size, 0);
+}
+
+async function coldPulls(upstream: RunningRegistry, image: BuiltImage, work: string): Promise<void> {
+  const bytes = sizeOf(image);
+  const samples: Record<'direct' | 'ocimirror' | 'peer', number[]> = { direct: [], ocimirror: [], peer: [] };
+  const pull = async (host: string, reference = 'bench/layers:1'): Promise<number> => {
+    const dest = join(work, `pull-${Math.random().toString(36).slice(2)}`);
+    const begin = performance.now();
+    await skopeoCopy(`docker://${host}/${reference}`, `oci:${dest}:1`, { timeoutMs: 120_000 });
+    const seconds = (performance.now() - begin) / 1000;
+    await removeTempDir(dest);
+    return seconds;
+  };
+  // A cache is cold; a process is not: before the timed pull, each new ocimirror / peer process pulls an
+  // unrelated small image, so the timing measures the empty cache and not a fresh runtime's warm-up
+  // (JIT, first connections), which a long-running mirror pays once.
+  const warmup = await buildImage(join(work, 'warmup-layout'), { tag: '1', layers: [{ randomBytes: 1024 * 1024, seed: 'bench-warmup' }, { files: { w: '1' } }] });
+  await pushImage(warmup, upstream, 'bench/warmup:1');
+  const kinds = ['direct', 'ocimirror', 'peer'] as const;
+  for (let rep = 0; rep < COLD_PULL_REPS; rep++) {
+    for (let i = 0; i < kinds.length; i++) {
+      const kind = kinds[(rep + i) % kinds.length]!;
+      if (kind === 'direct') {
+        samples.direct.push(await pull(upstream.host));
+      } else if (kind === 'ocimirror') {
+        const mirror = await freshMirror(upstream);
+        try {
+          await pull(mirror.process.host, 'bench/warmup:1');
+          samples.ocimirror.push(await pull(mirror.process.host));
+        } finally {
+          await mirror.dispose();
+        }
+      } else {
+        const peer = await startRegistry({ proxy: { remoteUrl: upstream.url } });
+        try {
+          await pull(peer.host, 'bench/warmup:1');
+          samples.peer.push(await pull(peer.host));
+        } finally {
+          await peer.dispose();
+        }
+      }
+    }
+  }
+  const [direct, ocimirror, peer] = [median(samples.direct), median(samples.ocimirror), median(samples.peer)];
+  log(`cold pull: direct ${direct.toFixed(2)} s, ocimirror ${ocimirror.toFixed(2)} s, peer ${peer.toFixed(2)} s`);
+  rows.push({
+    name: `Cold pull, ${PULL_LAYERS} layers / ${(bytes / MB).toFixed(0)} MB, skopeo copy to oci:`,
+    unit: 's, lower is better',
+    ocimirror,
+    peer,
+    direct,
+    target: 'ocimirror/direct <= 1.10',
+    met: ocimirror <= 1.1 * direct,
+  });
+  details.push(
+    `Cold pull wall times (s; median of ${COLD_PULL_REPS}; a new ocimirror / peer process with an empty data dir for each pull, warmed by pulling an unrelated 1 MB image first): ` +
+      kinds.map((k) => `${k} [${samples[k].map((v) => v.toFixed(2)).join(', ')}]`).join('; '),
+    '',
+  );
+}
+
+async function coldConcurrentClients(upstream: RunningRegistry, layer: { digest: string; size: number }): Promise<void> {
+  const measure = async (name: string, url: string) => {
+    const bookmark = accessLogFrom(upstream);
+    const begin = performance.now();
+    const results = await Promise.all(Array.from({ length: COLD_CLIENTS }, () => hashedDownload(url, 300_000)));
+    const seconds = (performance.now() - begin) / 1000;
+    const correct = results.filter((r) => r.status === 200 && r.bytes === layer.size && r.sha256 === layer.digest).length;
+    const upstreamGets = blobGets(await bookmark.since(), layer.digest);
+    const failures = [...new Set(results.filter((r) => r.error !== undefined || r.status !== 200).map((r) => r.error ?? `status ${r.status}`))];
+    log(`${COLD_CLIENTS} cold clients, ${name}: ${seconds.toFixed(1)} s, ${correct} correct, upstream GETs ${upstreamGets.count}, ${upstreamGets.bytes} bytes`);
+    return { seconds, correct, upstreamGets, failures };
+  };
+  const mirror = await freshMirror(upstream);
+  const ours = await measure('ocimirror', `${mirror.process.url}/v2/bench/blob/blobs/${layer.digest}`).finally(() => mirror.dispose());
+  const peer = await startRegistry({ proxy: { remoteUrl: upstream.url } });
+  const theirs = await measure('peer', `${peer.url}/v2/bench/blob/blobs/${layer.digest}`).finally(() => peer.dispose());
+
+  const title = `${COLD_CLIENTS} clients on one cold ${(layer.size / MB).toFixed(0)} MB blob`;
+  rows.push(
+    {
+      name: `${title}: upstream blob GETs`,
+      unit: 'count',
+      ocimirror: ours.upstreamGets.count,
+      peer: theirs.upstreamGets.count,
+      target: 'exactly 1',
+      met: ours.upstreamGets.count === 1,
+    },
+    {
+      name: `${title}: upstream bytes`,
+      unit: 'MB',
+      ocimirror: ours.upstreamGets.bytes / MB,
+      peer: theirs.upstreamGets.bytes / MB,
+      target: `= blob size (${(layer.size / MB).toFixed(2)})`,
+      met: ours.upstreamGets.bytes === layer.size,
+    },
+    { name: `${title}: wall time until all are done`, unit: 's, lower is better', ocimirror: ours.seconds, peer: theirs.seconds, target: '—' },
+    {
+      name: `${title}: clients with the right sha256`,
+      unit: `of ${COLD_CLIENTS}`,
+      ocimirror: ours.correct,
+      peer: theirs.correct,
+      target: `${COLD_CLIENTS}`,
+      met: ours.correct === COLD_CLIENTS,
+    },
+  );
+  details.push(
+    `${title}: upstream bytes are the size fields of the upstream registry's access log lines for GETs of that blob ` +
+      `(ocimirror ${ours.upstreamGets.bytes} bytes, peer ${theirs.upstreamGets.bytes} bytes; blob ${layer.size} bytes). ` +
+      `Failures: ocimirror ${ours.failures.join('; ') || 'none'}; peer ${theirs.failures.join('; ') || 'none'}.`,
+    '',
+  );
+}
+
+async function peakMemory(upstream: RunningRegistry, layer: { digest: string; size: number }): Promise<void> {
+  const load = async (url: string): Promise<number> => {
+    const begin = performance.now();
+    const results = await Promise.all(Array.from({ length: RSS_CLIENTS }, () => curlDownloads(url, 1, 300_000)));
+    const bad = results.flat().filter((t) => t.status !== 200 || t.bytes !== layer.size);
+    if (bad.length > 0) throw new Error(`${url}: ${bad.length} of ${RSS_CLIENTS} downloads were incomplete`);
+    return (performance.now() - begin) / 1000;
+  };
+  const path = `/v2/bench/big/blobs/${layer.digest}`;
+
+  // ocimirror: a fresh process for each phase; the cached phase reuses the data dir the cold one filled.
+  const dataDir = await makeTempDir('bench-ocimirror-rss');
+  const memory: Record<'ocimirror' | 'peer', { cold: number; cached: number; idle: number; seconds: number[] }> = {
+    ocimirror: { cold: 0, cached: 0, idle: 0, seconds: [] },
+    peer: { cold: 0, cached: 0, idle: 0, seconds: [] },
+  };
+  try {
+    for (const phase of ['cold', 'cached'] as const) {
+      const mirror = await freshMirror(upstream, dataDir);
+      try {
+        const pid = mirror.process.process.pid!;
+        memory.ocimirror.idle = (await memoryOf(pid)).peak;
+        memory.ocimirror.seconds.push(await load(`${mirror.process.url}${path}`));
+        memory.ocimirror[phase] = (await memoryOf(pid)).peak;
+      } finally {
+        await mirror.dispose();
+      }
+      log(`peak RSS ocimirror ${phase}: ${(memory.ocimirror[phase] / MB).toFixed(0)} MB`);
+    }
+  } finally {
+    await removeTempDir(dataDir);
+  }
+
+  // The peer: stop() and start() relaunch it on the same data dir, so the cached phase is a fresh process too.
+  const peer = await startRegistry({ proxy: { remoteUrl: upstream.url } });
+  try {
+    const configPath = join(dirname(peer.dataDir), 'config.yml');
+    for (const phase of ['cold', 'cached'] as const) {
+      if (phase === 'cached') {
+        await peer.stop();
+        await peer.start();
+      }
+      const pid = await pidByCommandLine(configPath);
+      memory.peer.idle = (await memoryOf(pid)).peak;
+      memory.peer.seconds.push(await load(`${peer.url}${path}`));
+      memory.peer[phase] = (await memoryOf(pid)).peak;
+      log(`peak RSS peer ${phase}: ${(memory.peer[phase] / MB).toFixed(0)} MB`);
+    }
+  } finally {
+    await peer.dispose();
+  }
+
+  for (const phase of ['cold', 'cached'] as const) {
+    rows.push({
+      name: `Peak RSS (VmHWM), ${RSS_CLIENTS} concurrent downloads of a ${(layer.size / MB).toFixed(0)} MB blob, ${phase}`,
+      unit: 'MB, lower is better',
+      ocimirror: memory.ocimirror[phase] / MB,
+      peer: memory.peer[phase] / MB,
+      target: '< 150',
+      met: memory.ocimirror[phase] < 150 * MB,
+    });
+  }
+  details.push(
+    `Peak RSS: VmHWM from /proc/<pid>/status of a process started for that phase (the cached phase restarts it on the data dir the cold phase filled); ` +
+      `clients are ${RSS_CLIENTS} curl processes writing to /dev/null. Wall times (s): ocimirror cold ${memory.ocimirror.seconds[0]?.toFixed(1)}, cached ${memory.ocimirror.seconds[1]?.toFixed(1)}; ` +
+      `peer cold ${memory.peer.seconds[0]?.toFixed(1)}, cached ${memory.peer.seconds[1]?.toFixed(1)}. ` +
+      `VmHWM right after start-up: ocimirror ${(memory.ocimirror.idle / MB).toFixed(0)} MB, peer ${(memory.peer.idle / MB).toFixed(0)} MB ` +
+      `(running src/cli/main.ts through type stripping instead of dist/ adds about 30 MB to ocimirror's).`,
+    '',
+  );
+}
