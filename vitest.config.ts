@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    reporters: ['default', './test/summary-reporter.ts'],
     // Integration suites start real registries, Redis and clients; two cores run two files at a time.
     pool: 'forks',
     maxWorkers: 2,
