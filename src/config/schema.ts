@@ -110,7 +110,7 @@ export const configSchema = z
       .strict()
       .default({ listen: [] }),
     redis: z
-      .object({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'), keyPrefix: z.string().default('ocimirror:') })
+      .object({ url: z.string().regex(/^(rediss?|redis\+sentinel|redis\+cluster):\/\//, 'must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL'), keyPrefix: z.string().default('ocimirror:') })
       .strict()
       .optional(),
     upstreams: z.array(upstream).min(1).optional(),

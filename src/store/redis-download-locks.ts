@@ -1,17 +1,17 @@
 // Download leases in Redis: SET NX with expiry, renewed while the download runs, released only by the
 // owner (compare-and-delete), so a crashed replica's lease simply runs out.
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.ts';
 import type { DownloadLease, DownloadLocks, InflightUpload } from '../proxy/download-locks.ts';
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[2]) return redis.call('del', KEYS[1]) end return 0`;
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('pexpire', KEYS[2], ARGV[2]) return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;
 
 export class RedisDownloadLocks implements DownloadLocks {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #ttlMs: number;
 
-  constructor(redis: Redis, options: { ttlMs?: number } = {}) {
+  constructor(redis: RedisClient, options: { ttlMs?: number } = {}) {
     this.#redis = redis;
     this.#ttlMs = options.ttlMs ?? 30_000;
   }

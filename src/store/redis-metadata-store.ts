@@ -4,7 +4,7 @@
 //   manifest:<digest>        string ManifestRecord JSON
 //   blob-access              zset  digest scored by last access (ms)
 //   blob-size                hash  digest -> size
-import { Redis } from 'ioredis';
+import { createRedisClient, type RedisClient } from './redis-connection.ts';
 import type { BlobRecord, ManifestRecord, MetadataStore, RepoRef, TagKey, TagRecord } from './metadata-store.ts';
 
 const DELETE_TAG = `
@@ -23,14 +23,14 @@ export interface RedisMetadataOptions {
 }
 
 export class RedisMetadataStore implements MetadataStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
 
-  private constructor(redis: Redis) {
+  private constructor(redis: RedisClient) {
     this.#redis = redis;
   }
 
   static async open(options: RedisMetadataOptions): Promise<RedisMetadataStore> {
-    const redis = new Redis(options.url, {
+    const redis = createRedisClient(options.url, {
       keyPrefix: options.keyPrefix,
       // Fail commands fast while Redis is away: callers treat that as a cache miss, not a hang.
       enableOfflineQueue: false,
@@ -51,7 +51,7 @@ export class RedisMetadataStore implements MetadataStore {
   }
 
   /** The client, for features built on the same connection (locks, pub/sub). */
-  get client(): Redis {
+  get client(): RedisClient {
     return this.#redis;
   }
 
