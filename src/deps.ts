@@ -15,8 +15,6 @@ import type { ReadinessCheck } from './routes/ops.ts';
 import { DiskBlobStore } from './store/disk-blob-store.ts';
 import { EmbeddedMetadataStore } from './store/embedded-metadata-store.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
-import { RedisDownloadLocks } from './store/redis-download-locks.ts';
-import { RedisMetadataStore } from './store/redis-metadata-store.ts';
 import { viaHeader } from './upstream/loop.ts';
 import { RegistryClient } from './upstream/registry-client.ts';
 import { UpstreamTable } from './upstream/route.ts';
@@ -41,6 +39,11 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   let meta: MetadataStore;
   let locks: DownloadLocks = new LocalDownloadLocks();
   if (config.redis) {
+    // Loaded only when configured: the Redis client costs start-up time and memory a single node never needs.
+    const [{ RedisMetadataStore }, { RedisDownloadLocks }] = await Promise.all([
+      import('./store/redis-metadata-store.ts'),
+      import('./store/redis-download-locks.ts'),
+    ]);
     const redis = await RedisMetadataStore.open({
       url: config.redis.url,
       keyPrefix: config.redis.keyPrefix,
