@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BlobDownload } from './blob-download.ts';
 import type { InflightBlob, ProxyDeps } from './deps.ts';
 import type { DownloadLease } from './download-locks.ts';
+import { metadataFailed } from './metadata-failed.ts';
 import { RemoteDownload } from './remote-download.ts';
 import { upstreamError } from './upstream-answer.ts';
 
@@ -156,11 +157,6 @@ function track(deps: ProxyDeps, download: InflightBlob, routed: Routed, success:
     if (download.state === 'committed') deps.logger.info(log, success);
     else deps.logger.warn({ ...log, err: download.error }, 'blob download failed; nothing cached');
   });
-}
-
-export function metadataFailed(deps: ProxyDeps, err: unknown): void {
-  deps.metrics.redisErrors.inc();
-  deps.logger.warn({ err }, 'metadata store failed; serving without it');
 }
 
 /** HEAD of a blob: the size, from disk, from a download in progress, or from an upstream HEAD (no download). */

@@ -13,7 +13,7 @@ import { drain } from '../upstream/http-request.ts';
 import type { UpstreamResponse } from '../upstream/registry-client.ts';
 import type { Routed } from '../upstream/route.ts';
 import type { CachedManifest, ProxyDeps } from './deps.ts';
-import { metadataFailed } from './pull-blob.ts';
+import { metadataFailed } from './metadata-failed.ts';
 import { upstreamError } from './upstream-answer.ts';
 
 /** distribution refuses manifests over 4 MiB; so do we. */

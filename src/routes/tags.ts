@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import type { AppEnv } from '../http/env.ts';
 import { OciError } from '../http/errors.ts';
 import type { ProxyDeps } from '../proxy/deps.ts';
-import { metadataFailed } from '../proxy/pull-blob.ts';
+import { metadataFailed } from '../proxy/metadata-failed.ts';
 import { upstreamError } from '../proxy/upstream-answer.ts';
 import { UpstreamUnavailableError } from '../upstream/errors.ts';
 import { routeRequest } from './routing.ts';
