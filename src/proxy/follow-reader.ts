@@ -1,9 +1,11 @@
-// A client's stream of a blob that is still arriving: it reads what the writer has put on disk so far,
+// A client's stream of a blob that is still arriving: it reads what the writer has accepted so far,
 // waits for more, and holds the last byte back until the digest was verified (state "committed").
 // If the download fails, the stream is destroyed with its error: the client's connection breaks
 // instead of ending as if the body were complete.
 import { once, type EventEmitter } from 'node:events';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DRAIN_CHUNK, SocketSink, type BlobStream } from '../store/blob-stream.ts';
 import type { ByteRange } from '../store/blob-store.ts';
 
 export type DownloadState = 'running' | 'committed' | 'failed';
@@ -13,57 +15,130 @@ export interface FollowSource extends EventEmitter {
   readonly state: DownloadState;
   readonly written: number;
   readonly error: Error | undefined;
-  readAt(position: number, length: number): Promise<Uint8Array>;
+  /** Copies up to `length` written bytes from `position` into `target` at `targetOffset`; resolves with the count. */
+  readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number>;
   /** Reader reference counting: the source keeps its file open while readers remain. */
   retain(): void;
   release(): void;
 }
 
-const READ_CHUNK = 1024 * 1024;
+/**
+ * How long a drain lets bytes wait for a full DRAIN_CHUNK before it sends what it has: a fast upstream
+ * fills the buffer first (few, large socket writes: the cost per write dominates on loopback), a slow
+ * one still reaches the client promptly.
+ */
+const GATHER_MS = 20;
 
-export function createFollowReader(source: FollowSource, range?: ByteRange): Readable {
-  source.retain();
-  let position = range?.start ?? 0;
-  const end = range ? range.end + 1 : undefined; // exclusive
-  let released = false;
-  const release = () => {
-    if (released) return;
-    released = true;
-    source.release();
-  };
-  const stream = new Readable({
-    highWaterMark: READ_CHUNK,
-    async read() {
-      try {
-        for (;;) {
-          const stop = end ?? (source.state === 'committed' ? source.written : undefined);
-          if (stop !== undefined && position >= stop) {
-            this.push(null);
+export function createFollowReader(source: FollowSource, range?: ByteRange): BlobStream {
+  return new FollowReader(source, range);
+}
+
+class FollowReader extends Readable implements BlobStream {
+  readonly #source: FollowSource;
+  #position: number;
+  /** Exclusive; undefined: to the end, whatever size it turns out to have. */
+  readonly #end: number | undefined;
+  #released = false;
+
+  constructor(source: FollowSource, range?: ByteRange) {
+    super({ highWaterMark: DRAIN_CHUNK });
+    this.#source = source;
+    this.#position = range?.start ?? 0;
+    this.#end = range ? range.end + 1 : undefined;
+    source.retain();
+    this.once('end', () => this.#release());
+  }
+
+  /** Bytes that may be read now from the current position, and whether more may come later. */
+  #available(): { count: number; final: boolean } {
+    const source = this.#source;
+    if (source.state === 'failed') throw source.error ?? new Error('download failed');
+    const committed = source.state === 'committed';
+    const stop = this.#end ?? (committed ? source.written : Infinity);
+    // Hold the last byte back until the digest was verified.
+    const limit = Math.min(stop, committed ? source.written : source.written - 1);
+    const count = Math.max(0, limit - this.#position);
+    return { count, final: committed || this.#position + count >= stop };
+  }
+
+  #done(): boolean {
+    const stop = this.#end ?? (this.#source.state === 'committed' ? this.#source.written : undefined);
+    return stop !== undefined && this.#position >= stop;
+  }
+
+  async #readInto(target: Uint8Array, length: number): Promise<number> {
+    const n = await this.#source.readInto(target, 0, this.#position, length);
+    this.#position += n;
+    return n;
+  }
+
+  override async _read(size: number): Promise<void> {
+    try {
+      for (;;) {
+        if (this.#done()) {
+          this.push(null);
+          return;
+        }
+        const { count } = this.#available();
+        if (count > 0) {
+          const buffer = Buffer.allocUnsafe(Math.min(count, Math.max(size, DRAIN_CHUNK)));
+          const n = await this.#readInto(buffer, buffer.length);
+          if (n > 0) {
+            this.push(n === buffer.length ? buffer : buffer.subarray(0, n));
             return;
           }
-          if (source.state === 'failed') throw source.error ?? new Error('download failed');
-          // Hold the last byte back until the digest was verified.
-          const limit = source.state === 'committed' ? source.written : source.written - 1;
-          const want = Math.min(READ_CHUNK, (stop ?? Infinity) - position, limit - position);
-          if (want > 0) {
-            const bytes = await source.readAt(position, want);
-            position += bytes.byteLength;
-            if (bytes.byteLength > 0) {
-              this.push(bytes);
-              return;
-            }
-          }
-          await once(source, 'progress');
         }
-      } catch (err) {
-        this.destroy(err as Error);
+        await once(this.#source, 'progress');
       }
-    },
-    destroy(err, callback) {
-      release();
-      callback(err);
-    },
-  });
-  stream.once('end', release);
-  return stream;
+    } catch (err) {
+      this.destroy(err as Error);
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.#release();
+    callback(err);
+  }
+
+  async drainInto(dest: Writable, onBytes?: (count: number) => void): Promise<void> {
+    const sink = new SocketSink(dest);
+    try {
+      if (this.readableDidRead || this.readableFlowing !== null || this.destroyed) throw new Error('drainInto: the stream was already read');
+      let buffer: Buffer | undefined;
+      // While bytes wait for a full buffer: the one timer that ends the wait, and when it fires.
+      let gathering: { timer: Promise<void>; until: number } | undefined;
+      while (!this.#done()) {
+        sink.check();
+        const { count, final } = this.#available();
+        if (count >= DRAIN_CHUNK || (final && count > 0) || (count > 0 && gathering !== undefined && Date.now() >= gathering.until)) {
+          buffer ??= Buffer.allocUnsafeSlow(DRAIN_CHUNK);
+          const n = await this.#readInto(buffer, Math.min(count, buffer.length));
+          if (n > 0) {
+            await sink.write(n === buffer.length ? buffer : buffer.subarray(0, n));
+            onBytes?.(n);
+          }
+          gathering = undefined;
+          continue;
+        }
+        const progress = once(this.#source, 'progress');
+        if (count > 0) {
+          // Bytes are waiting: give the upstream GATHER_MS to fill the buffer, then send what is there.
+          gathering ??= { timer: sleep(GATHER_MS), until: Date.now() + GATHER_MS };
+          await Promise.race([progress, gathering.timer, sink.closed]);
+        } else {
+          await Promise.race([progress, sink.closed]);
+        }
+      }
+      sink.end();
+    } finally {
+      sink.done();
+      this.destroy();
+    }
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#source.release();
+  }
 }

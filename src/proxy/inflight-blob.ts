@@ -1,7 +1,7 @@
 // What a local download and a followed remote one have in common: a state that ends committed or
 // failed, readers that follow the bytes as they arrive, and a file that stays open while they do.
 import { EventEmitter } from 'node:events';
-import type { Readable } from 'node:stream';
+import type { BlobStream } from '../store/blob-stream.ts';
 import type { ByteRange } from '../store/blob-store.ts';
 import { createFollowReader, type DownloadState, type FollowSource } from './follow-reader.ts';
 
@@ -23,7 +23,7 @@ export abstract class InflightBlob extends EventEmitter implements FollowSource 
   }
 
   abstract get written(): number;
-  abstract readAt(position: number, length: number): Promise<Uint8Array>;
+  abstract readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number>;
   /** Releases the file once the blob settled and no reader is left. */
   protected abstract closeSource(): void;
 
@@ -49,7 +49,7 @@ export abstract class InflightBlob extends EventEmitter implements FollowSource 
   }
 
   /** A stream of the blob (or one range of it) that follows it as it grows. */
-  createReader(range?: ByteRange): Readable {
+  createReader(range?: ByteRange): BlobStream {
     return createFollowReader(this, range);
   }
 

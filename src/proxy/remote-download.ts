@@ -30,8 +30,8 @@ export class RemoteDownload extends InflightBlob {
     return this.#written;
   }
 
-  readAt(position: number, length: number): Promise<Uint8Array> {
-    return this.#o.partial.readAt(position, Math.min(length, this.#written - position));
+  readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number> {
+    return this.#o.partial.readInto(target, targetOffset, position, Math.max(0, Math.min(length, this.#written - position)));
   }
 
   protected closeSource(): void {

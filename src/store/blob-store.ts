@@ -1,5 +1,5 @@
 // Where blob and manifest bytes live. Only this store says whether this replica holds the bytes.
-import type { Readable } from 'node:stream';
+import type { BlobStream } from './blob-stream.ts';
 
 export interface ByteRange {
   /** First byte, inclusive. */
@@ -20,9 +20,15 @@ export interface BlobUpload {
   readonly id: string;
   /** Bytes written so far. */
   readonly written: number;
+  /**
+   * Takes the next bytes (the caller may reuse `chunk` once this resolves). They may stay in memory
+   * until later writes or commit; other processes following the upload see them once they are in the file.
+   */
   write(chunk: Uint8Array): Promise<void>;
   /** Reads already-written bytes (followers of an in-flight download read here). */
   readAt(position: number, length: number): Promise<Uint8Array>;
+  /** readAt into the caller's buffer; resolves with the number of bytes copied. */
+  readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number>;
   /** Verifies the digest and makes the blob visible; throws DigestMismatchError (and discards) otherwise. */
   commit(): Promise<StoredBlob>;
   /** Releases the upload: discards the bytes unless committed. Safe to call more than once. */
@@ -33,14 +39,15 @@ export interface BlobUpload {
 export interface PartialBlob {
   /** Bytes written so far (by the other process). */
   size(): Promise<number>;
-  readAt(position: number, length: number): Promise<Uint8Array>;
+  /** Copies up to `length` bytes from `position` into `target` at `targetOffset`; resolves with the count. */
+  readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number>;
   close(): Promise<void>;
 }
 
 export interface BlobStore {
   stat(digest: string): Promise<StoredBlob | undefined>;
   /** A stream of the blob (or of one range of it), or undefined when it is not held. */
-  open(digest: string, range?: ByteRange): Promise<Readable | undefined>;
+  open(digest: string, range?: ByteRange): Promise<BlobStream | undefined>;
   /** The whole blob in memory: for manifests and other small documents. */
   read(digest: string): Promise<Uint8Array | undefined>;
   /** Stores small bytes whose digest the caller already checked or will have checked. */

@@ -7,6 +7,8 @@ import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { DigestVerifier, parseDigest } from '../oci/digest.ts';
+import { BatchedFileWriter } from './batched-file-writer.ts';
+import { DRAIN_CHUNK, SocketSink, type BlobStream } from './blob-stream.ts';
 import { DigestMismatchError, type BlobStore, type BlobUpload, type ByteRange, type PartialBlob, type StoredBlob } from './blob-store.ts';
 
 const TEMP_DIR = '_uploads';
@@ -45,7 +47,7 @@ export class DiskBlobStore implements BlobStore {
     return info?.isFile() ? { digest, size: info.size } : undefined;
   }
 
-  async open(digest: string, range?: ByteRange): Promise<Readable | undefined> {
+  async open(digest: string, range?: ByteRange): Promise<BlobStream | undefined> {
     const path = this.#path(digest);
     // Open first so a blob deleted in between yields "not held" rather than a stream error.
     const handle = await open(path, 'r').catch(() => undefined);
@@ -88,7 +90,7 @@ export class DiskBlobStore implements BlobStore {
     if (!handle) return undefined;
     return {
       size: async () => (await handle.stat()).size,
-      readAt: (position, length) => readFully(handle, position, length),
+      readInto: (target, targetOffset, position, length) => readFully(handle, target, targetOffset, position, length),
       close: () => handle.close().catch(() => {}),
     };
   }
@@ -119,7 +121,7 @@ class DiskUpload implements BlobUpload {
   readonly #finalPath: string;
   readonly #handle: FileHandle;
   readonly #verifier: DigestVerifier;
-  #written = 0;
+  readonly #file: BatchedFileWriter;
   #state: 'open' | 'committed' | 'aborted' = 'open';
 
   constructor(digest: string, tempPath: string, finalPath: string, handle: FileHandle) {
@@ -128,21 +130,17 @@ class DiskUpload implements BlobUpload {
     this.#finalPath = finalPath;
     this.#handle = handle;
     this.#verifier = new DigestVerifier(parseDigest(digest));
+    this.#file = new BatchedFileWriter(handle);
   }
 
   get written(): number {
-    return this.#written;
+    return this.#file.length;
   }
 
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#state !== 'open') throw new Error(`upload of ${this.digest} is ${this.#state}`);
-    let offset = 0;
-    while (offset < chunk.byteLength) {
-      const { bytesWritten } = await this.#handle.write(chunk, offset, chunk.byteLength - offset, this.#written + offset);
-      offset += bytesWritten;
-    }
     this.#verifier.update(chunk);
-    this.#written += chunk.byteLength;
+    await this.#file.append(chunk);
   }
 
   get id(): string {
@@ -150,11 +148,17 @@ class DiskUpload implements BlobUpload {
   }
 
   async readAt(position: number, length: number): Promise<Uint8Array> {
-    return readFully(this.#handle, position, Math.max(0, Math.min(length, this.#written - position)));
+    const buffer = Buffer.allocUnsafe(Math.max(0, Math.min(length, this.#file.length - position)));
+    return buffer.subarray(0, await this.#file.readInto(buffer, 0, position, buffer.byteLength));
+  }
+
+  readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number> {
+    return this.#file.readInto(target, targetOffset, position, length);
   }
 
   async commit(): Promise<StoredBlob> {
     if (this.#state !== 'open') throw new Error(`upload of ${this.digest} is ${this.#state}`);
+    await this.#file.flush();
     const { ok, actual } = this.#verifier.matches();
     if (!ok) {
       await this.abort();
@@ -164,7 +168,7 @@ class DiskUpload implements BlobUpload {
     await rename(this.#tempPath, this.#finalPath);
     this.#state = 'committed';
     // Followers may still be reading through the handle; the inode stays valid after the rename.
-    return { digest: this.digest, size: this.#written };
+    return { digest: this.digest, size: this.#file.length };
   }
 
   async abort(): Promise<void> {
@@ -176,48 +180,36 @@ class DiskUpload implements BlobUpload {
   }
 }
 
-async function readFully(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const buffer = Buffer.allocUnsafe(Math.max(0, length));
+/** Reads until `length` bytes were copied or the file ended; resolves with the count. */
+async function readFully(handle: FileHandle, target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number> {
   let filled = 0;
-  while (filled < buffer.byteLength) {
-    const { bytesRead } = await handle.read(buffer, filled, buffer.byteLength - filled, position + filled);
+  while (filled < length) {
+    const { bytesRead } = await handle.read(target, targetOffset + filled, length - filled, position + filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
   }
-  return buffer.subarray(0, filled);
+  return filled;
 }
 
 /**
- * Bytes per read of a cached blob, and the one buffer drainInto keeps per client. Measured on loopback
- * (bench/RESULTS.md): 512 KiB sends about 1.5x faster than 256 KiB and 2x faster than 128 KiB (the cost
- * per chunk, not per byte, dominates), while a second buffer to overlap reads with writes gained nothing
- * and doubled the memory (50 clients: +25 MiB per buffer).
- */
-const READ_CHUNK = 512 * 1024;
-
-/**
- * A blob file, or one range of it, as a Readable that owns its file handle (closed at the end, on error
+ * A blob file, or one range of it, as a BlobStream that owns its file handle (closed at the end, on error
  * and on destroy). A file shorter than expected is an error, never a quietly short body.
- *
- * drainInto() is the fast way to send it: piping allocates a fresh buffer for every read, and those
- * allocations (page faults, zeroed pages, GC), more than the copying, held cached-blob throughput to
- * about half of nginx's; drainInto reuses one buffer instead.
  */
-class BlobFileStream extends Readable {
+class BlobFileStream extends Readable implements BlobStream {
   readonly #handle: FileHandle;
   #position: number;
   /** Exclusive. */
   readonly #end: number;
 
   constructor(handle: FileHandle, start: number, end: number) {
-    super({ highWaterMark: READ_CHUNK });
+    super({ highWaterMark: DRAIN_CHUNK });
     this.#handle = handle;
     this.#position = start;
     this.#end = end;
   }
 
   override _read(): void {
-    const length = Math.min(READ_CHUNK, this.#end - this.#position);
+    const length = Math.min(DRAIN_CHUNK, this.#end - this.#position);
     if (length <= 0) {
       this.push(null);
       return;
@@ -237,38 +229,21 @@ class BlobFileStream extends Readable {
     );
   }
 
-  /**
-   * Writes the rest of the blob into `dest` and ends it, through one reused buffer: the next read starts
-   * when the previous chunk's write completed (its bytes are with the kernel, which keeps sending them
-   * meanwhile). Rejects when a read fails or `dest` closes first; the caller then destroys `dest`.
-   * Destroys this stream either way. Only for a stream nothing has read from yet.
-   */
   async drainInto(dest: Writable, onBytes?: (count: number) => void): Promise<void> {
-    // A write's callback never comes if the socket dies first: 'close' fails the write in flight.
-    let failWrite: ((err: Error) => void) | undefined;
-    let gone: Error | undefined;
-    const onClose = () => {
-      gone = new Error('the connection closed before the blob was sent');
-      failWrite?.(gone);
-    };
-    dest.once('close', onClose);
+    const sink = new SocketSink(dest);
     try {
       if (this.readableDidRead || this.readableFlowing !== null || this.destroyed) throw new Error('drainInto: the stream was already read');
-      if (dest.destroyed) throw new Error('the connection closed before the blob was sent');
-      const buffer = Buffer.allocUnsafeSlow(Math.min(READ_CHUNK, this.#end - this.#position));
+      sink.check();
+      // The next read starts when the previous chunk was handed to the kernel, which keeps sending it meanwhile.
+      const buffer = Buffer.allocUnsafeSlow(Math.min(DRAIN_CHUNK, this.#end - this.#position));
       while (this.#position < this.#end) {
         const bytesRead = await this.#readInto(buffer, Math.min(buffer.length, this.#end - this.#position));
-        if (gone) throw gone;
-        const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
-        await new Promise<void>((resolve, reject) => {
-          failWrite = reject;
-          dest.write(chunk, (err) => (err ? reject(err) : resolve()));
-        });
+        await sink.write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
         onBytes?.(bytesRead);
       }
-      dest.end();
+      sink.end();
     } finally {
-      dest.off('close', onClose);
+      sink.done();
       this.destroy();
     }
   }

@@ -185,6 +185,32 @@ export function describeBlobStore(name: string, factory: () => Promise<BlobStore
         }
       });
 
+      it('readAt and readInto give every written byte at any moment of a large upload, across any boundary', async () => {
+        const bytes = randomBytes(3 * 1024 * 1024 + 12_345);
+        const digest = sha256(bytes);
+        const upload = await store.begin(digest);
+        try {
+          const chunk = 65_536 + 7;
+          for (let i = 0; i < bytes.length; i += chunk) {
+            await upload.write(bytes.subarray(i, i + chunk));
+            const written = upload.written;
+            expect(written).toBe(Math.min(i + chunk, bytes.length));
+            // A read spanning everything so far, and one of the newest bytes.
+            expectSameBytes(Buffer.from(await upload.readAt(0, written)), bytes.subarray(0, written));
+            const from = Math.max(0, written - 100_000);
+            const target = Buffer.alloc(200_000);
+            const n = await upload.readInto(target, 5, from, 200_000);
+            expect(n).toBe(written - from);
+            expectSameBytes(target.subarray(5, 5 + n), bytes.subarray(from, written));
+          }
+          expect(await upload.commit()).toEqual({ digest, size: bytes.length });
+          expectSameBytes(Buffer.from(await upload.readAt(1_000_000, 2_000_000)), bytes.subarray(1_000_000, 3_000_000));
+        } finally {
+          await upload.abort();
+        }
+        expectSameBytes(await readAll(await store.open(digest)), bytes);
+      });
+
       it('readAt keeps working after commit, and abort then keeps the blob', async () => {
         const digest = sha256(hello);
         const upload = await store.begin(digest);
