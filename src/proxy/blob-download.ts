@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import type { BlobUpload, StoredBlob } from '../store/blob-store.ts';
 import { InflightBlob } from './inflight-blob.ts';
 import { RecentChunks } from './recent-chunks.ts';
+import { chunksOf } from './stream-chunks.ts';
 
 export interface BlobDownloadOptions {
   readonly digest: string;
@@ -13,20 +14,23 @@ export interface BlobDownloadOptions {
   readonly upload: BlobUpload;
   readonly body: Readable;
   readonly onBytes?: (count: number) => void;
+  /** Called once with each body chunk the download no longer holds (see UpstreamResponse.release). */
+  readonly releaseChunk?: (chunk: Uint8Array) => void;
   readonly onCommitted?: (blob: StoredBlob) => Promise<void>;
 }
 
 /** How much of what just arrived stays in memory for readers keeping pace. */
-const RECENT_BYTES = 4 * 1024 * 1024;
+const RECENT_BYTES = 1024 * 1024;
 
 export class BlobDownload extends InflightBlob {
   readonly finished: Promise<void>;
   readonly #upload: BlobUpload;
-  readonly #recent = new RecentChunks(RECENT_BYTES);
+  readonly #recent: RecentChunks;
 
   constructor(options: BlobDownloadOptions) {
     super(options.digest, options.size);
     this.#upload = options.upload;
+    this.#recent = new RecentChunks(RECENT_BYTES, options.releaseChunk);
     this.finished = this.#pump(options);
   }
 
@@ -34,9 +38,10 @@ export class BlobDownload extends InflightBlob {
     return this.#upload.written;
   }
 
-  async readAt(position: number, length: number): Promise<Uint8Array> {
-    const available = Math.min(length, this.#upload.written - position);
-    return this.#recent.slice(position, available) ?? this.#upload.readAt(position, available);
+  async readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number> {
+    const available = Math.max(0, Math.min(length, this.#upload.written - position));
+    if (available === 0) return 0;
+    return this.#recent.copyInto(target, targetOffset, position, available) ?? this.#upload.readInto(target, targetOffset, position, available);
   }
 
   protected closeSource(): void {
@@ -47,11 +52,11 @@ export class BlobDownload extends InflightBlob {
   async #pump({ body, onBytes, onCommitted }: BlobDownloadOptions): Promise<void> {
     try {
       // Awaiting each write makes the upstream socket follow the disk's pace: memory stays flat.
-      for await (const chunk of body) {
-        onBytes?.((chunk as Uint8Array).byteLength);
+      for await (const chunk of chunksOf(body)) {
+        onBytes?.(chunk.byteLength);
         const offset = this.#upload.written;
-        await this.#upload.write(chunk as Uint8Array);
-        this.#recent.add(offset, chunk as Uint8Array);
+        await this.#upload.write(chunk);
+        this.#recent.add(offset, chunk);
         this.progress();
       }
       if (this.size !== undefined && this.#upload.written !== this.size) {

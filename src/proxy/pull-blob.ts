@@ -1,8 +1,8 @@
 // GET/HEAD of a blob: from the local disk when held, else joined to the one download in progress for
 // that digest, else a new download from upstream that every client streams from as it arrives.
-import type { Readable } from 'node:stream';
 import { OciError } from '../http/errors.ts';
 import { parseDigest } from '../oci/digest.ts';
+import type { BlobStream } from '../store/blob-stream.ts';
 import type { ByteRange } from '../store/blob-store.ts';
 import type { Routed } from '../upstream/route.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +17,7 @@ export interface BlobAnswer {
   /** Total size; undefined only while downloading from an upstream that sent no Content-Length. */
   readonly size: number | undefined;
   readonly source: 'cache' | 'upstream';
-  open(range?: ByteRange): Promise<Readable>;
+  open(range?: ByteRange): Promise<BlobStream>;
 }
 
 export async function pullBlob(deps: ProxyDeps, routed: Routed, digestText: string): Promise<BlobAnswer> {
@@ -123,7 +123,7 @@ async function startOrFollow(deps: ProxyDeps, routed: Routed, digest: string): P
 
 async function startDownload(deps: ProxyDeps, routed: Routed, digest: string, lease: DownloadLease): Promise<BlobDownload> {
   const client = deps.clientFor(routed.upstream.name);
-  const res = await client.request({ method: 'GET', path: `/v2/${routed.repo}/blobs/${digest}`, repo: routed.repo });
+  const res = await client.request({ method: 'GET', path: `/v2/${routed.repo}/blobs/${digest}`, repo: routed.repo, bulk: true });
   if (res.status !== 200) throw await upstreamError(res, routed.upstream.name, 'BLOB_UNKNOWN');
   const length = Number(res.headers['content-length']);
   const size = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
@@ -135,6 +135,7 @@ async function startDownload(deps: ProxyDeps, routed: Routed, digest: string, le
     size,
     upload,
     body: res.body,
+    ...(res.release ? { releaseChunk: res.release } : {}),
     onBytes: (count) => deps.metrics.upstreamBytes.inc({ upstream: upstreamName }, count),
     onCommitted: async (blob) => {
       await deps.meta.touchBlob(blob.digest, blob.size, deps.now()).catch((err: unknown) => metadataFailed(deps, err));

@@ -2,6 +2,7 @@
 // response headers, and silence while the body streams.
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 
 export interface Timeouts {
   readonly connectMs: number;
@@ -61,7 +62,7 @@ export function sendRequest(url: URL, options: SendOptions): Promise<IncomingMes
   });
 }
 
-export function drain(res: IncomingMessage): void {
+export function drain(res: Readable): void {
   res.resume();
   res.on('error', () => {});
 }

@@ -1,14 +1,16 @@
 // Talks to one upstream registry: authentication (Bearer token flow, Basic, static token), redirects
 // (blob GETs go to a CDN on another host, which never sees our Authorization), bounded retries of
 // idempotent requests before any byte reached the client, and connection reuse.
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpstreamConfig } from '../config/config.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { parseChallenge, type Challenge } from './challenge.ts';
 import { UpstreamUnavailableError, type UpstreamFailure } from './errors.ts';
+import { bulkGet, type ConnectTarget } from './bulk-get.ts';
 import { drain, sendRequest, TimeoutError, type Timeouts } from './http-request.ts';
 import { TokenAuthError, TokenCache } from './token-auth.ts';
 
@@ -19,13 +21,17 @@ export interface UpstreamRequest {
   /** Repository the request is about: the token scope. */
   readonly repo: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /** A large body read once (a blob GET): fetched over its own connection into large buffers (bulk-get.ts). */
+  readonly bulk?: boolean;
 }
 
 export interface UpstreamResponse {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
   /** The body stream; read it to the end or destroy it. */
-  readonly body: IncomingMessage;
+  readonly body: Readable;
+  /** For bulk requests: call once with each body chunk no longer needed, so its memory is reused. */
+  readonly release?: (chunk: Uint8Array) => void;
 }
 
 export interface RegistryClientOptions {
@@ -48,13 +54,17 @@ export class RegistryClient {
   readonly #agent: http.Agent;
   readonly #otherAgents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
   readonly #tokens: TokenCache;
+  /** Where bulk GETs to the upstream's own origin connect (the agent's settings, for bulk-get.ts). */
+  readonly #target: ConnectTarget;
   /** The last challenge the upstream sent: lets us fetch tokens before the first 401 of a new scope. */
   #challenge?: Challenge;
 
   constructor(upstream: UpstreamConfig, options: RegistryClientOptions) {
     this.upstream = upstream;
     this.#options = options;
-    const agentOptions = { keepAlive: true, maxSockets: 128, maxFreeSockets: 32, ...(upstream.address ? pinnedLookup(upstream.address.host) : {}) };
+    const lookup = upstream.address ? pinnedLookup(upstream.address.host) : undefined;
+    this.#target = { rejectUnauthorized: !upstream.insecure, ...(lookup ? { lookup } : {}), ...(upstream.address?.port !== undefined ? { port: upstream.address.port } : {}) };
+    const agentOptions = { keepAlive: true, maxSockets: 128, maxFreeSockets: 32, ...(lookup ? { lookup } : {}) };
     this.#agent = upstream.url.startsWith('https:')
       ? new https.Agent({ ...agentOptions, rejectUnauthorized: !upstream.insecure })
       : new http.Agent(agentOptions);
@@ -154,19 +164,28 @@ export class RegistryClient {
       if (this.#options.via) headers.via = this.#options.via;
       if (authorization && ownOrigin) headers.authorization = authorization;
       const started = performance.now();
-      const body = await sendRequest(url, { method: req.method, headers, agent: this.#agentFor(url), timeouts: this.#options.timeouts });
-      const status = body.statusCode ?? 0;
+      const res = await this.#send(url, req, headers);
+      const status = res.status;
       this.#options.metrics?.upstreamRequests.inc({ upstream: this.upstream.name, code: String(status) });
       this.#options.metrics?.upstreamDuration.observe({ upstream: this.upstream.name }, (performance.now() - started) / 1000);
-      const location = body.headers.location;
-      if (![301, 302, 303, 307, 308].includes(status) || !location) return { status, headers: body.headers, body };
-      drain(body);
+      const location = res.headers.location;
+      if (![301, 302, 303, 307, 308].includes(status) || !location) return res;
+      drain(res.body);
       if (hop >= MAX_REDIRECTS) throw new UpstreamUnavailableError(this.upstream.name, 'protocol', `upstream ${this.upstream.name} redirected more than ${MAX_REDIRECTS} times`);
       url = new URL(location, url);
       if (url.protocol !== 'https:' && url.protocol !== 'http:') {
         throw new UpstreamUnavailableError(this.upstream.name, 'protocol', `upstream ${this.upstream.name} redirected to a ${url.protocol} URL`);
       }
     }
+  }
+
+  async #send(url: URL, req: UpstreamRequest, headers: Record<string, string>): Promise<UpstreamResponse> {
+    const timeouts = this.#options.timeouts;
+    if (req.bulk && req.method === 'GET') {
+      return bulkGet(url, headers, url.origin === this.upstream.url ? this.#target : { rejectUnauthorized: true }, timeouts);
+    }
+    const res = await sendRequest(url, { method: req.method, headers, agent: this.#agentFor(url), timeouts });
+    return { status: res.statusCode ?? 0, headers: res.headers, body: res };
   }
 
   #agentFor(url: URL): http.Agent {
@@ -190,11 +209,9 @@ function basic(username: string, password: string): string {
  * resolves to on this machine (an /etc/hosts spoof included). Only the lookup changes, so the Host
  * header, TLS SNI and certificate verification still use the URL's host.
  */
-function pinnedLookup(ip: string): Pick<http.AgentOptions, 'lookup'> {
+function pinnedLookup(ip: string): LookupFunction {
   const family = isIP(ip);
-  return {
-    lookup: (_hostname, options, callback) => (options.all ? callback(null, [{ address: ip, family }]) : callback(null, ip, family)),
-  };
+  return (_hostname, options, callback) => (options.all ? callback(null, [{ address: ip, family }]) : callback(null, ip, family));
 }
 
 /** Connects to `port` instead of the URL's port (the Host header keeps the URL's). */
