@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildImage, pushImage, skopeoCopy, type BuiltImage } from '../test/support/images.ts';
-import { BUILT_MAIN, startMirrorProcess, type MirrorProcess } from '../test/support/mirror-process.ts';
+import { INSTALLED_BIN, startMirrorProcess, type MirrorProcess } from '../test/support/mirror-process.ts';
 import { startRegistry, type RunningRegistry } from '../test/support/registry.ts';
 import { makeTempDir, removeTempDir } from '../test/support/tmp.ts';
 import { accessLogFrom, blobGets } from './access-log.ts';
@@ -170,11 +170,12 @@ interface FreshMirror {
 /** A new ocimirror process; with a fresh data dir unless one is given. */
 async function freshMirror(upstream: RunningRegistry, dataDir?: string): Promise<FreshMirror> {
   const dir = dataDir ?? (await makeTempDir('bench-ocimirror-data'));
-  // The compiled entry, as `npm install -g` and the container image run it (not the .ts sources,
-  // whose on-the-fly type stripping costs ~30 MB of RSS and start-up time).
+  // The installed command (bin/ocimirror.js on the compiled dist/, with the node flags of its shebang,
+  // as `npm install -g` and, with the same flags, the container image run it), not the .ts sources,
+  // whose on-the-fly type stripping costs ~30 MB of RSS and start-up time.
   const child = await startMirrorProcess(
     { dataDir: dir, log: { level: LOG_LEVEL }, upstreams: [{ name: 'upstream', url: upstream.url, default: true }] },
-    { entry: BUILT_MAIN },
+    { executable: INSTALLED_BIN },
   );
   return {
     process: child,

@@ -3,14 +3,14 @@
 // says so, and service recovers when Redis is back, without a restart.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCommand } from '../support/command.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { buildImage, pushImage, skopeoCopy, type BuiltImage } from '../support/images.ts';
-import { startMirrorProcess } from '../support/mirror-process.ts';
+import { INSTALLED_BIN, startMirrorProcess } from '../support/mirror-process.ts';
 import { startRedis } from '../support/redis.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { makeTempDir, removeTempDir } from '../support/tmp.ts';
@@ -45,6 +45,21 @@ describe('start-up', () => {
     expect(result.stderr).toContain('upstreams.0.url');
     expect(result.stderr).toContain('upstreams.0.tagTtl');
   });
+
+  it('the installed command (bin/ocimirror.js through its shebang and node flags, on dist/) serves a pull', async () => {
+    const mirror = await startMirrorProcess(
+      { dataDir: join(work, 'installed-bin'), upstreams: [{ name: 'docker.io', url: registry.url, aliases: ['docker.io'], default: true }] },
+      { executable: INSTALLED_BIN },
+    );
+    try {
+      await skopeoCopy(`docker://${mirror.host}/library/big:v1`, `oci:${join(work, 'installed-bin-copy')}:x`, { timeoutMs: 120_000 });
+      // The shebang's flag reached node: the process runs with it.
+      const cmdline = (await readFile(`/proc/${mirror.process.pid}/cmdline`, 'utf8')).split('\0');
+      expect(cmdline).toContain('--max-semi-space-size=4');
+    } finally {
+      expect((await mirror.terminate()).code).toBe(0);
+    }
+  }, 180_000);
 });
 
 describe('SIGTERM', () => {

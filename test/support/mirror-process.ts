@@ -10,8 +10,11 @@ import { startProcess, type ManagedProcess, type ProcessExit } from './process.t
 import { makeTempDir } from './tmp.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-/** The compiled entry that installs and the container image run (`npm run build` first). */
-export const BUILT_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/**
+ * The installed command (`npm run build` first): bin/ocimirror.js, run through its own shebang, which
+ * gives node the same flags the container image's ENTRYPOINT does.
+ */
+export const INSTALLED_BIN = fileURLToPath(new URL('../../bin/ocimirror.js', import.meta.url));
 
 export interface MirrorProcess {
   readonly url: string;
@@ -27,15 +30,16 @@ export interface MirrorProcess {
 }
 
 /** Starts the mirror on a free port (unless `listen` is given) and waits until /healthz answers. */
-export async function startMirrorProcess(config: ConfigInput, options: { env?: NodeJS.ProcessEnv; entry?: string } = {}): Promise<MirrorProcess> {
+export async function startMirrorProcess(config: ConfigInput, options: { env?: NodeJS.ProcessEnv; entry?: string; executable?: string } = {}): Promise<MirrorProcess> {
   const port = await freePort();
   const dir = await makeTempDir('ocimirror-config');
   const file = join(dir, 'config.yaml');
   // No admin API unless a test asks for one: replicas would otherwise all try the default 127.0.0.1:5001.
   await writeFile(file, stringify({ listen: `127.0.0.1:${port}`, admin: false, ...config }));
   const child = startProcess({
-    command: process.execPath,
-    args: [options.entry ?? MAIN, 'serve', '--config', file],
+    ...(options.executable
+      ? { command: options.executable, args: ['serve', '--config', file] }
+      : { command: process.execPath, args: [options.entry ?? MAIN, 'serve', '--config', file] }),
     name: 'ocimirror',
     env: { PATH: process.env.PATH, HOME: dir, ...options.env },
   });
