@@ -1,11 +1,11 @@
-// A GET for a large body that is read once (a blob): its own connection, the socket reading straight
-// into 1 MiB slabs, the body a stream of views on them. node:http gives every 64 KiB read a fresh
+// A GET for a large body that is read once (a blob): a connection whose socket reads straight into
+// 256 KiB slabs, the body a stream of views on them. node:http gives every 64 KiB read a fresh
 // allocation and its parser copies each body chunk once more; on a cold pull (perf, 5 x 20 MB layers)
 // those copies, their page faults and the major GCs the external memory churn set off were a third of
 // the mirror's CPU. Here nothing is copied, slabs are reused once the consumer released every view on
 // one (slab-pool.ts; a view never released just keeps its slab from being reused), and the socket
-// pauses while the reader lags (backpressure). HTTP/1.1 only, `Connection: close`: the body ends the
-// connection.
+// pauses while the reader lags (backpressure). HTTP/1.1; connections are kept alive and reused when a
+// response ended cleanly, as node:http's agent would (a TLS handshake per blob would cost round trips).
 import type { IncomingHttpHeaders } from 'node:http';
 import net, { type LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
@@ -44,100 +44,207 @@ const MAX_HEAD = 64 * 1024;
 /** The body buffers this much before the socket pauses. */
 const BODY_HIGH_WATER = 4 * 1024 * 1024;
 
+/** Idle keep-alive connections, by origin and connect target: blob after blob reuses them. */
+const idle = new Map<string, Connection[]>();
+const MAX_IDLE_PER_KEY = 8;
+const IDLE_MS = 30_000;
+const lookupIds = new WeakMap<LookupFunction, number>();
+let lookupCount = 0;
+
+function poolKey(url: URL, target: ConnectTarget): string {
+  let lookup = '';
+  if (target.lookup) {
+    if (!lookupIds.has(target.lookup)) lookupIds.set(target.lookup, ++lookupCount);
+    lookup = String(lookupIds.get(target.lookup));
+  }
+  return `${url.protocol}//${url.host}|${target.port ?? ''}|${target.rejectUnauthorized}|${lookup}`;
+}
+
 export function bulkGet(url: URL, headers: Readonly<Record<string, string>>, target: ConnectTarget, timeouts: Timeouts): Promise<BulkResponse> {
   const request = requestHead(url, headers);
-  return new Promise((resolve, reject) => {
-    let slab = slabs.take();
-    let used = 0;
-    const parser = new ResponseParser();
-    let body: Readable | undefined;
-    let settled = false;
-    const fail = (err: Error) => {
-      clearTimeout(connectTimer);
-      clearTimeout(responseTimer);
-      socket.destroy();
-      if (!settled) {
-        settled = true;
-        reject(err);
-      } else if (body && !body.readableEnded) {
-        body.destroy(err);
-      }
-    };
+  const key = poolKey(url, target);
+  let connection: Connection | undefined;
+  while ((connection = idle.get(key)?.pop()) && connection.closed);
+  if (connection) connection.leaveIdle();
+  return (connection ?? new Connection(url, target, key)).send(url, request, timeouts);
+}
+
+/** One response on a connection: its parser, body and timers. */
+interface Exchange {
+  onBytes(view: Buffer): boolean;
+  fail(err: Error): void;
+  onClose(): void;
+}
+
+/**
+ * A connection to the upstream whose socket reads into slabs. It serves one exchange at a time and goes
+ * back to the idle pool when a response ended cleanly (framed by length or chunks, HTTP/1.1, no
+ * `Connection: close`, nothing extra after it); anything else closes it.
+ */
+class Connection {
+  readonly #socket: net.Socket;
+  readonly #key: string;
+  readonly #ready: Promise<void>;
+  #slab = slabs.take();
+  #used = 0;
+  #exchange: Exchange | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  closed = false;
+
+  constructor(url: URL, target: ConnectTarget, key: string) {
+    this.#key = key;
     const onread = {
       buffer: () => {
-        if (slab.length - used < MIN_READ) {
-          slabs.retire(slab);
-          slab = slabs.take();
-          used = 0;
+        if (this.#slab.length - this.#used < MIN_READ) {
+          slabs.retire(this.#slab);
+          this.#slab = slabs.take();
+          this.#used = 0;
         }
-        return slab.subarray(used);
+        return this.#slab.subarray(this.#used);
       },
       callback: (n: number): boolean => {
-        const view = slab.subarray(used, used + n);
-        used += n;
-        try {
-          return onBytes(view);
-        } catch (err) {
-          fail(err as Error);
+        const view = this.#slab.subarray(this.#used, this.#used + n);
+        this.#used += n;
+        if (!this.#exchange) {
+          // Bytes nobody asked for: the connection can't be trusted any more.
+          this.#socket.destroy();
           return false;
         }
+        return this.#exchange.onBytes(view);
       },
     };
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = target.port ?? (Number(url.port) || (url.protocol === 'https:' ? 443 : 80));
     const options = { host, port, onread, ...(target.lookup ? { lookup: target.lookup } : {}) };
-    const socket: net.Socket =
-      url.protocol === 'https:'
-        ? tls.connect({ ...options, servername: net.isIP(host) ? '' : host, rejectUnauthorized: target.rejectUnauthorized, ALPNProtocols: ['http/1.1'] })
-        : net.connect(options);
-    const connectTimer = setTimeout(() => fail(new TimeoutError(`could not connect to ${url.host} within ${timeouts.connectMs} ms`)), timeouts.connectMs);
-    const responseTimer = setTimeout(() => fail(new TimeoutError(`no response headers from ${url.host} within ${timeouts.responseMs} ms`)), timeouts.responseMs);
-    socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
-      clearTimeout(connectTimer);
-      socket.setNoDelay(true);
-      socket.write(request);
+    const tlsOn = url.protocol === 'https:';
+    this.#socket = tlsOn
+      ? tls.connect({ ...options, servername: net.isIP(host) ? '' : host, rejectUnauthorized: target.rejectUnauthorized, ALPNProtocols: ['http/1.1'] })
+      : net.connect(options);
+    this.#ready = new Promise<void>((resolve) => this.#socket.once(tlsOn ? 'secureConnect' : 'connect', () => resolve()));
+    this.#socket.on('error', (err) => this.#exchange?.fail(err));
+    this.#socket.on('close', () => {
+      this.closed = true;
+      clearTimeout(this.#idleTimer);
+      const list = idle.get(this.#key);
+      if (list?.includes(this)) list.splice(list.indexOf(this), 1);
+      if (list?.length === 0) idle.delete(this.#key);
+      slabs.retire(this.#slab);
+      this.#exchange?.onClose();
     });
-    socket.setTimeout(timeouts.idleMs, () => fail(new TimeoutError(`upstream ${url.host} sent nothing for ${timeouts.idleMs} ms`)));
-    socket.on('error', fail);
-    socket.on('close', () => {
-      slabs.retire(slab);
-      clearTimeout(connectTimer);
-      clearTimeout(responseTimer);
-      if (parser.complete) return;
-      const early = parser.endOfInput();
-      if (early) fail(early);
-      else body?.push(null);
-    });
+  }
 
-    /** Feeds the parser; returns false to pause the socket. */
-    function onBytes(view: Buffer): boolean {
-      const pieces = parser.feed(view);
-      if (parser.head && !settled) {
-        settled = true;
+  leaveIdle(): void {
+    clearTimeout(this.#idleTimer);
+    this.#socket.ref();
+  }
+
+  send(url: URL, request: string, timeouts: Timeouts): Promise<BulkResponse> {
+    const socket = this.#socket;
+    return new Promise((resolve, reject) => {
+      const parser = new ResponseParser();
+      let body: Readable | undefined;
+      let settled = false;
+      let connected = false;
+      const stopTimers = () => {
+        clearTimeout(connectTimer);
         clearTimeout(responseTimer);
-        body = new Readable({
-          highWaterMark: BODY_HIGH_WATER,
-          read: () => socket.resume(),
-          destroy: (err, callback) => {
-            socket.destroy();
-            callback(err);
-          },
-        });
-        resolve({ status: parser.head.status, headers: parser.head.headers, body, release });
-      }
-      let more = true;
-      for (const piece of pieces) {
-        slabs.lend(piece);
-        more = body!.push(piece);
-      }
-      if (parser.complete) {
-        body?.push(null);
+      };
+      const fail = (err: Error) => {
+        stopTimers();
+        this.#exchange = undefined;
         socket.destroy();
-        return false;
-      }
-      return more;
+        if (!settled) {
+          settled = true;
+          reject(err);
+        } else if (body && !body.readableEnded) {
+          body.destroy(err);
+        }
+      };
+      const connectTimer = setTimeout(() => fail(new TimeoutError(`could not connect to ${url.host} within ${timeouts.connectMs} ms`)), timeouts.connectMs);
+      const responseTimer = setTimeout(() => fail(new TimeoutError(`no response headers from ${url.host} within ${timeouts.responseMs} ms`)), timeouts.responseMs);
+      const onIdle = () => fail(new TimeoutError(`upstream ${url.host} sent nothing for ${timeouts.idleMs} ms`));
+      this.#exchange = {
+        fail,
+        onClose: () => {
+          stopTimers();
+          if (parser.complete) return;
+          const early = connected ? parser.endOfInput() : new Error(`the connection to ${url.host} closed`);
+          if (early) fail(early);
+          else {
+            this.#exchange = undefined;
+            body?.push(null);
+          }
+        },
+        onBytes: (view) => {
+          try {
+            const pieces = parser.feed(view);
+            if (parser.head && !settled) {
+              settled = true;
+              clearTimeout(responseTimer);
+              body = new Readable({
+                highWaterMark: BODY_HIGH_WATER,
+                read: () => {
+                  if (this.#exchange?.fail === fail) socket.resume();
+                },
+                destroy: (err, callback) => {
+                  // A body dropped before its end leaves the connection mid-response: close it.
+                  if (this.#exchange?.fail === fail) {
+                    this.#exchange = undefined;
+                    socket.destroy();
+                  }
+                  callback(err);
+                },
+              });
+              resolve({ status: parser.head.status, headers: parser.head.headers, body, release });
+            }
+            let more = true;
+            for (const piece of pieces) {
+              slabs.lend(piece);
+              more = body!.push(piece);
+            }
+            if (parser.complete) {
+              this.#exchange = undefined;
+              socket.off('timeout', onIdle);
+              socket.setTimeout(0);
+              body!.push(null);
+              if (parser.reusable) this.#goIdle();
+              else socket.destroy();
+              return true;
+            }
+            return more;
+          } catch (err) {
+            fail(err as Error);
+            return false;
+          }
+        },
+      };
+      socket.setTimeout(timeouts.idleMs);
+      socket.on('timeout', onIdle);
+      void this.#ready.then(() => {
+        connected = true;
+        clearTimeout(connectTimer);
+        if (this.#exchange?.fail !== fail) return;
+        socket.setNoDelay(true);
+        socket.write(request);
+        // A reused connection may have been paused by the previous body's backpressure.
+        socket.resume();
+      });
+    });
+  }
+
+  #goIdle(): void {
+    if (this.closed) return;
+    const list = idle.get(this.#key) ?? [];
+    if (list.length >= MAX_IDLE_PER_KEY) {
+      this.#socket.destroy();
+      return;
     }
-  });
+    list.push(this);
+    idle.set(this.#key, list);
+    this.#idleTimer = setTimeout(() => this.#socket.destroy(), IDLE_MS);
+    this.#idleTimer.unref();
+    this.#socket.unref();
+  }
 }
 
 function requestHead(url: URL, headers: Readonly<Record<string, string>>): string {
@@ -146,12 +253,13 @@ function requestHead(url: URL, headers: Readonly<Record<string, string>>): strin
     if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw new TypeError(`header ${JSON.stringify(name)} contains a line break`);
     lines.push(`${name}: ${value}`);
   }
-  lines.push('Connection: close', '', '');
+  lines.push('', '');
   return lines.join('\r\n');
 }
 
 interface Head {
   readonly status: number;
+  readonly version: string;
   readonly headers: IncomingHttpHeaders;
 }
 
@@ -168,6 +276,14 @@ class ResponseParser {
   #line = '';
   #body: BodyState | undefined;
   #received = 0;
+  /** Bytes arrived after the end of the response. */
+  #extra = false;
+
+  /** Whether the connection may carry another request after this complete response. */
+  get reusable(): boolean {
+    if (!this.complete || !this.head || this.#extra || this.#body?.kind === 'eof' || this.head.version !== '1.1') return false;
+    return !/(^|,)\s*close\s*(,|$)/i.test(String(this.head.headers.connection ?? ''));
+  }
 
   /** The body bytes in `input`. */
   feed(input: Buffer): Buffer[] {
@@ -194,6 +310,7 @@ class ResponseParser {
         at = this.#readChunked(body, input, at, pieces);
       }
     }
+    if (at < input.length) this.#extra = true;
     return pieces;
   }
 
@@ -262,7 +379,7 @@ class ResponseParser {
 
 function parseHead(text: string): Head {
   const lines = text.split('\r\n');
-  const status = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
+  const status = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
   if (!status) throw new UpstreamProtocolError(`upstream sent a bad status line: ${JSON.stringify((lines[0] ?? '').slice(0, 80))}`);
   const headers: Record<string, string> = {};
   for (const line of lines.slice(1)) {
@@ -272,7 +389,7 @@ function parseHead(text: string): Head {
     const value = line.slice(colon + 1).trim();
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
   }
-  return { status: Number(status[1]), headers };
+  return { status: Number(status[2]), version: `1.${status[1]}`, headers };
 }
 
 function framing(head: Head): BodyState {

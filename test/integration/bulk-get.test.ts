@@ -15,8 +15,11 @@ import { TimeoutError } from '../../src/upstream/http-request.ts';
 
 const TIMEOUTS = { connectMs: 2_000, responseMs: 2_000, idleMs: 2_000 };
 const servers: net.Server[] = [];
+const rawSockets: net.Socket[] = [];
 
 afterEach(async () => {
+  // Keep-alive: the client holds idle connections open; the servers' ends are closed here.
+  for (const socket of rawSockets.splice(0)) socket.destroy();
   for (const server of servers.splice(0)) {
     (server as http.Server).closeAllConnections?.();
     await new Promise((resolve) => server.close(resolve));
@@ -34,6 +37,7 @@ async function listen<T extends net.Server>(server: T): Promise<URL> {
 function rawServer(respond: (socket: net.Socket, request: string) => Promise<void> | void): Promise<URL> {
   return listen(
     net.createServer((socket) => {
+      rawSockets.push(socket);
       let head = '';
       socket.on('error', () => {});
       socket.on('data', (data) => {
@@ -59,7 +63,7 @@ async function readBody(res: BulkResponse): Promise<Buffer> {
 }
 
 describe('bulk GET', () => {
-  it('sends one request with the headers and Connection: close, and reads a Content-Length body sent in pieces', async () => {
+  it('sends one request with the headers, and reads a Content-Length body sent in pieces', async () => {
     const body = randomBytes(3 * 1024 * 1024 + 5);
     let seen = '';
     const url = await rawServer(async (socket, request) => {
@@ -77,7 +81,7 @@ describe('bulk GET', () => {
     expect(seen).toMatch(/^GET \/v2\/library\/app\/blobs\/sha256:x HTTP\/1\.1\r\n/);
     expect(seen).toContain(`Host: ${url.host}\r\n`);
     expect(seen).toContain('authorization: Bearer t\r\n');
-    expect(seen).toContain('Connection: close\r\n');
+    expect(seen).not.toMatch(/connection:/i);
   });
 
   it('decodes chunked transfer coding, with chunk extensions and trailers', async () => {
@@ -229,6 +233,50 @@ describe('bulk GET', () => {
     for (let i = 0; i < 6; i++) expect((await get(i)).equals(bodies[i]!)).toBe(true);
     const together = await Promise.all(bodies.map((_, i) => get(i)));
     together.forEach((body, i) => expect(body.equals(bodies[i]!)).toBe(true));
+  });
+
+  it('keeps connections alive: one connection for GETs in a row, a new one after Connection: close or a dropped body', async () => {
+    let connections = 0;
+    const server = http.createServer((req, res) => {
+      const close = req.url!.includes('close');
+      res.writeHead(200, { 'content-length': 100_000, ...(close ? { connection: 'close' } : {}) });
+      res.end(randomBytes(100_000));
+    });
+    server.on('connection', () => connections++);
+    const url = await listen(server);
+    const get = async (path: string) => readBody(await bulkGet(new URL(path, url), {}, { rejectUnauthorized: true }, TIMEOUTS));
+    for (let i = 0; i < 5; i++) expect((await get('/a')).length).toBe(100_000);
+    expect(connections).toBe(1);
+    expect((await get('/close')).length).toBe(100_000);
+    expect((await get('/a')).length).toBe(100_000);
+    expect(connections).toBe(2);
+    // A body dropped halfway leaves its connection mid-response: it is closed, not reused.
+    const dropped = await bulkGet(new URL('/big', url), {}, { rejectUnauthorized: true }, TIMEOUTS);
+    dropped.body.destroy();
+    expect((await get('/a')).length).toBe(100_000);
+    expect(connections).toBe(3);
+  });
+
+  it('an idle connection the server closed is not reused', async () => {
+    let connections = 0;
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': 5 });
+      res.end('hello');
+    });
+    // Node adds keepAliveTimeoutBuffer (1 s by default) to keepAliveTimeout.
+    server.keepAliveTimeout = 100;
+    let closedByServer = false;
+    server.on('connection', (socket) => {
+      connections++;
+      socket.on('close', () => (closedByServer = true));
+    });
+    const url = await listen(server);
+    const get = async () => (await readBody(await bulkGet(url, {}, { rejectUnauthorized: true }, TIMEOUTS))).toString();
+    expect(await get()).toBe('hello');
+    for (let i = 0; i < 100 && !closedByServer; i++) await sleep(50);
+    expect(closedByServer).toBe(true);
+    expect(await get()).toBe('hello');
+    expect(connections).toBe(2);
   });
 
   it('speaks TLS: trusts a certificate only as told, and sends SNI', async () => {
