@@ -6,6 +6,7 @@ import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy.ts';
 import { buildImage, pushImage, skopeoCopy, type BuiltImage } from '../test/support/images.ts';
 import { INSTALLED_BIN, startMirrorProcess, type MirrorProcess } from '../test/support/mirror-process.ts';
 import { startRegistry, type RunningRegistry } from '../test/support/registry.ts';
@@ -32,6 +33,8 @@ const THROUGHPUT_REPS = 5;
 const WRK_SECONDS = 5;
 const WRK_CONNECTIONS = 50;
 const COLD_PULL_REPS = 3;
+/** The per-connection rate of the throttled link in the information-only cold pull row (400 Mbit/s). */
+const LINK_BYTES_PER_SEC = 50 * 1_000_000;
 const COLD_CLIENTS = 100;
 const RSS_CLIENTS = 50;
 
@@ -114,7 +117,12 @@ async function main(): Promise<void> {
 
   if (enabled('throughput')) await cachedBlobThroughput(upstream, peer, blobUrls, blobLayer);
   if (enabled('manifests')) await cachedManifests(mirror.process, peer, nginx, blob);
-  if (layered) await coldPulls(upstream, layered, work);
+  if (layered) {
+    await coldPulls(upstream, layered, work);
+    const proxy = await startFaultProxy(upstream.url, { fault: { dripBytesPerSec: LINK_BYTES_PER_SEC } });
+    cleanups.push(() => proxy.stop());
+    await coldPulls(upstream, layered, work, { proxy, bytesPerSec: LINK_BYTES_PER_SEC });
+  }
   if (enabled('cold')) await coldConcurrentClients(upstream, blobLayer);
   if (big) await peakMemory(upstream, big.layers[0]!);
 
@@ -168,7 +176,7 @@ interface FreshMirror {
 }
 
 /** A new ocimirror process; with a fresh data dir unless one is given. */
-async function freshMirror(upstream: RunningRegistry, dataDir?: string): Promise<FreshMirror> {
+async function freshMirror(upstream: { readonly url: string }, dataDir?: string): Promise<FreshMirror> {
   const dir = dataDir ?? (await makeTempDir('bench-ocimirror-data'));
   // The installed command (bin/ocimirror.js on the compiled dist/, with the node flags of its shebang,
   // as `npm install -g` and, with the same flags, the container image run it), not the .ts sources,
@@ -326,7 +334,12 @@ function sizeOf(image: BuiltImage): number {
   return image.layers.reduce((sum, l) => sum + l.size, 0);
 }
 
-async function coldPulls(upstream: RunningRegistry, image: BuiltImage, work: string): Promise<void> {
+/**
+ * Cold pulls through a new ocimirror / peer process each, and directly. With `link`, every path
+ * (direct included) reaches the upstream through that throttling proxy instead of straight over loopback.
+ */
+async function coldPulls(upstream: RunningRegistry, image: BuiltImage, work: string, link?: { proxy: FaultProxy; bytesPerSec: number }): Promise<void> {
+  const source = link ? { url: link.proxy.url, host: link.proxy.host } : { url: upstream.url, host: upstream.host };
   const bytes = sizeOf(image);
   const samples: Record<'direct' | 'ocimirror' | 'peer', number[]> = { direct: [], ocimirror: [], peer: [] };
   const pull = async (host: string, reference = 'bench/layers:1'): Promise<number> => {
@@ -340,16 +353,18 @@ async function coldPulls(upstream: RunningRegistry, image: BuiltImage, work: str
   // A cache is cold; a process is not: before the timed pull, each new ocimirror / peer process pulls an
   // unrelated small image, so the timing measures the empty cache and not a fresh runtime's warm-up
   // (JIT, first connections), which a long-running mirror pays once.
-  const warmup = await buildImage(join(work, 'warmup-layout'), { tag: '1', layers: [{ randomBytes: 1024 * 1024, seed: 'bench-warmup' }, { files: { w: '1' } }] });
-  await pushImage(warmup, upstream, 'bench/warmup:1');
+  if (!link) {
+    const warmup = await buildImage(join(work, 'warmup-layout'), { tag: '1', layers: [{ randomBytes: 1024 * 1024, seed: 'bench-warmup' }, { files: { w: '1' } }] });
+    await pushImage(warmup, upstream, 'bench/warmup:1');
+  }
   const kinds = ['direct', 'ocimirror', 'peer'] as const;
   for (let rep = 0; rep < COLD_PULL_REPS; rep++) {
     for (let i = 0; i < kinds.length; i++) {
       const kind = kinds[(rep + i) % kinds.length]!;
       if (kind === 'direct') {
-        samples.direct.push(await pull(upstream.host));
+        samples.direct.push(await pull(source.host));
       } else if (kind === 'ocimirror') {
-        const mirror = await freshMirror(upstream);
+        const mirror = await freshMirror(source);
         try {
           await pull(mirror.process.host, 'bench/warmup:1');
           samples.ocimirror.push(await pull(mirror.process.host));
@@ -357,7 +372,7 @@ async function coldPulls(upstream: RunningRegistry, image: BuiltImage, work: str
           await mirror.dispose();
         }
       } else {
-        const peer = await startRegistry({ proxy: { remoteUrl: upstream.url } });
+        const peer = await startRegistry({ proxy: { remoteUrl: source.url } });
         try {
           await pull(peer.host, 'bench/warmup:1');
           samples.peer.push(await pull(peer.host));
@@ -368,18 +383,20 @@ async function coldPulls(upstream: RunningRegistry, image: BuiltImage, work: str
     }
   }
   const [direct, ocimirror, peer] = [median(samples.direct), median(samples.ocimirror), median(samples.peer)];
-  log(`cold pull: direct ${direct.toFixed(2)} s, ocimirror ${ocimirror.toFixed(2)} s, peer ${peer.toFixed(2)} s`);
+  const linkText = link ? `, upstream behind a link of ${(link.bytesPerSec / MB).toFixed(0)} MB/s per connection (information only)` : '';
+  log(`cold pull${linkText}: direct ${direct.toFixed(2)} s, ocimirror ${ocimirror.toFixed(2)} s, peer ${peer.toFixed(2)} s`);
   rows.push({
-    name: `Cold pull, ${PULL_LAYERS} layers / ${(bytes / MB).toFixed(0)} MB, skopeo copy to oci:`,
+    name: `Cold pull, ${PULL_LAYERS} layers / ${(bytes / MB).toFixed(0)} MB, skopeo copy to oci:${linkText}`,
     unit: 's, lower is better',
     ocimirror,
     peer,
     direct,
-    target: 'ocimirror/direct <= 1.10',
-    met: ocimirror <= 1.1 * direct,
+    ...(link ? { target: '—' } : { target: 'ocimirror/direct <= 1.10', met: ocimirror <= 1.1 * direct }),
   });
   details.push(
-    `Cold pull wall times (s; median of ${COLD_PULL_REPS}; a new ocimirror / peer process with an empty data dir for each pull, warmed by pulling an unrelated 1 MB image first): ` +
+    `Cold pull${linkText} wall times (s; median of ${COLD_PULL_REPS}; a new ocimirror / peer process with an empty data dir for each pull, warmed by pulling an unrelated 1 MB image first` +
+      (link ? `; every path, direct included, goes through test/support/fault-proxy.ts throttling each response body to ${(link.bytesPerSec / MB).toFixed(0)} MB/s, as a WAN link or a CDN's per-connection rate would` : '') +
+      '): ' +
       kinds.map((k) => `${k} [${samples[k].map((v) => v.toFixed(2)).join(', ')}]`).join('; '),
     '',
   );

@@ -170,6 +170,10 @@ describe('the mirror is not fooled by names that lead back to it', () => {
     expect(res.status).toBe(200);
     expect(res.headers['docker-content-digest']).toBe(app.manifestDigest);
     expect(pinned.heads().some((h) => h.toLowerCase().includes(`\r\nhost: localhost:${unusedPort}\r\n`))).toBe(true);
+    // Blob GETs use their own connection (upstream/bulk-get.ts): pinned the same way.
+    const blob = await curl(`https://mirror.localhost/v2/pinned.example/org/app/blobs/${app.layers[0]!.digest}`);
+    expect(blob.status).toBe(200);
+    expect(pinned.heads().some((h) => h.startsWith(`GET /v2/org/app/blobs/${app.layers[0]!.digest} `) && h.toLowerCase().includes(`\r\nhost: localhost:${unusedPort}\r\n`))).toBe(true);
     // The same URL without the address goes where it says: nothing listens there.
     const unpinned = await curl('https://mirror.localhost/v2/unpinned.example/org/app/manifests/v1');
     expect(unpinned.status).toBe(502);
