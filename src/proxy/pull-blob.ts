@@ -123,7 +123,7 @@ async function startOrFollow(deps: ProxyDeps, routed: Routed, digest: string): P
 
 async function startDownload(deps: ProxyDeps, routed: Routed, digest: string, lease: DownloadLease): Promise<BlobDownload> {
   const client = deps.clientFor(routed.upstream.name);
-  const res = await client.request({ method: 'GET', path: `/v2/${routed.repo}/blobs/${digest}`, repo: routed.repo, bulk: true });
+  const res = await client.request({ method: 'GET', path: `/v2/${routed.repo}/blobs/${digest}`, repo: routed.repo, via: routed.via, bulk: true });
   if (res.status !== 200) throw await upstreamError(res, routed.upstream.name, 'BLOB_UNKNOWN');
   const length = Number(res.headers['content-length']);
   const size = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
@@ -172,7 +172,7 @@ export async function headBlob(deps: ProxyDeps, routed: Routed, digestText: stri
   const running = deps.downloads.get(digest);
   if (running?.state === 'running') return { size: running.size, source: 'upstream' };
   if (routed.upstream.offline) throw new OciError('BLOB_UNKNOWN', 'blob is not cached and the mirror is offline', { detail: { digest } });
-  const res = await deps.clientFor(routed.upstream.name).request({ method: 'HEAD', path: `/v2/${routed.repo}/blobs/${digest}`, repo: routed.repo });
+  const res = await deps.clientFor(routed.upstream.name).request({ method: 'HEAD', path: `/v2/${routed.repo}/blobs/${digest}`, repo: routed.repo, via: routed.via });
   res.body.resume();
   if (res.status !== 200) throw await upstreamError(res, routed.upstream.name, 'BLOB_UNKNOWN');
   const length = Number(res.headers['content-length']);

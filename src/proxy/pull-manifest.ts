@@ -47,6 +47,7 @@ async function byDigest(deps: ProxyDeps, routed: Routed, digest: string): Promis
       method: 'GET',
       path: `/v2/${routed.repo}/manifests/${digest}`,
       repo: routed.repo,
+      via: routed.via,
       headers: { accept: ALL_MANIFEST_TYPES },
     });
     return receive(deps, routed, res, digest);
@@ -95,7 +96,7 @@ async function refreshTag(deps: ProxyDeps, routed: Routed, key: TagKey, accept: 
   const client = deps.clientFor(routed.upstream.name);
   const path = `/v2/${routed.repo}/manifests/${key.tag}`;
   if (local) {
-    const head = await client.request({ method: 'HEAD', path, repo: routed.repo, headers: { accept: accept.header } });
+    const head = await client.request({ method: 'HEAD', path, repo: routed.repo, via: routed.via, headers: { accept: accept.header } });
     drain(head.body);
     if (head.status !== 200) throw await upstreamError(head, routed.upstream.name, 'MANIFEST_UNKNOWN');
     if (head.headers['docker-content-digest'] === local.digest) {
@@ -103,7 +104,7 @@ async function refreshTag(deps: ProxyDeps, routed: Routed, key: TagKey, accept: 
       return { ...local, cache: 'hit' };
     }
   }
-  const res = await client.request({ method: 'GET', path, repo: routed.repo, headers: { accept: accept.header } });
+  const res = await client.request({ method: 'GET', path, repo: routed.repo, via: routed.via, headers: { accept: accept.header } });
   const fetched = await receive(deps, routed, res, undefined);
   await setTag(deps, key, fetched, 'fetched');
   return { ...fetched, cache: 'miss' };

@@ -17,7 +17,13 @@ export async function upstreamError(res: UpstreamResponse, upstream: string, not
     });
   }
   if (res.status === 508) {
-    return new OciError('UNAVAILABLE', `upstream ${upstream} is this mirror itself (a proxy loop): check the upstream's url/address and the /etc/hosts of the mirror host`, { status: 502, detail: { upstream } });
+    // Answered 508 in turn (not 502, which the mirror before us would retry): each mirror of a loop
+    // answers at once, and the client learns what happened.
+    return new OciError(
+      'UNAVAILABLE',
+      `upstream ${upstream} leads back to this mirror (a proxy loop, directly or through other mirrors): check the upstreams' url/address and the /etc/hosts of the mirror hosts`,
+      { status: 508, detail: { upstream } },
+    );
   }
   if (res.status === 401 || res.status === 403) {
     return new OciError('DENIED', `upstream ${upstream} denied access: the repository may not exist or needs credentials in the mirror's config`, { detail: { upstream, status: res.status } });

@@ -4,7 +4,9 @@ import type { AppEnv } from '../http/env.ts';
 import { UpstreamTable, type Routed } from '../upstream/route.ts';
 
 export function routeRequest(c: Context<AppEnv>, table: UpstreamTable): Routed {
-  const routed = table.route({ ns: c.req.query('ns'), host: c.req.header('host'), name: c.req.param('name') ?? '' });
+  const found = table.route({ ns: c.req.query('ns'), host: c.req.header('host'), name: c.req.param('name') ?? '' });
+  const via = c.req.header('via');
+  const routed: Routed = via ? { ...found, via } : found;
   c.set('upstream', routed.upstream.name);
   c.set('repo', routed.repo);
   // distribution-spec "Registry Proxying": echo the namespace that served the request.

@@ -36,7 +36,7 @@ export function tagRoutes(deps: ProxyDeps): Hono<AppEnv> {
     if (cached && (deps.now() - cached.fetchedAt < deps.config.tagsListTtlMs || routed.upstream.offline)) return send(cached.body, cached.link, 'hit');
     try {
       if (routed.upstream.offline) throw new OciError('NAME_UNKNOWN', 'repository is not cached and the mirror is offline');
-      const res = await deps.clientFor(routed.upstream.name).request({ method: 'GET', path: `/v2/${routed.repo}/tags/list${query.size ? `?${query}` : ''}`, repo: routed.repo });
+      const res = await deps.clientFor(routed.upstream.name).request({ method: 'GET', path: `/v2/${routed.repo}/tags/list${query.size ? `?${query}` : ''}`, repo: routed.repo, via: routed.via });
       if (res.status !== 200) throw await upstreamError(res, routed.upstream.name, 'NAME_UNKNOWN');
       const chunks: Buffer[] = [];
       let total = 0;

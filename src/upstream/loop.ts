@@ -2,8 +2,9 @@
 // mirror; should the mirror host resolve them the same way (or an upstream's URL or address name the
 // mirror), every pull would loop until sockets run out. Two guards: at start-up an upstream that is
 // one of the mirror's own listen addresses is refused, and at run time every upstream request
-// carries `Via: 1.1 ocimirror-<instance>` (RFC 9110 7.6.3), so a request that comes back is answered
-// 508 Loop Detected instead of being proxied again.
+// carries `Via: 1.1 ocimirror-<instance>` (RFC 9110 7.6.3) after the hops of the client request it
+// serves, so a request that comes back, directly or through other mirrors (A -> B -> A), is answered
+// 508 Loop Detected instead of being proxied again; every mirror on the way answers 508 in turn.
 import { isIP } from 'node:net';
 import type { UpstreamConfig } from '../config/config.ts';
 import { parseListen } from '../server.ts';

@@ -23,6 +23,8 @@ export interface UpstreamRequest {
   readonly headers?: Readonly<Record<string, string>>;
   /** A large body read once (a blob GET): fetched over its own connection into large buffers (bulk-get.ts). */
   readonly bulk?: boolean;
+  /** The Via of the client request this is made for: its hops go before ours (RFC 9110 7.6.3). */
+  readonly via?: string | undefined;
 }
 
 export interface UpstreamResponse {
@@ -46,6 +48,8 @@ export interface RegistryClientOptions {
 }
 
 const MAX_REDIRECTS = 5;
+/** Characters of a client's Via passed on: enough for a chain of proxies, not a way to bloat requests. */
+const MAX_VIA = 1024;
 const RETRYABLE_STATUS = new Set([500, 502, 503, 504]);
 
 export class RegistryClient {
@@ -161,7 +165,8 @@ export class RegistryClient {
     for (let hop = 0; ; hop++) {
       const ownOrigin = url.origin === this.upstream.url;
       const headers: Record<string, string> = { 'user-agent': this.#options.userAgent ?? 'ocimirror', ...req.headers };
-      if (this.#options.via) headers.via = this.#options.via;
+      const via = [req.via?.slice(0, MAX_VIA), this.#options.via].filter(Boolean).join(', ');
+      if (via) headers.via = via;
       if (authorization && ownOrigin) headers.authorization = authorization;
       const started = performance.now();
       const res = await this.#send(url, req, headers);

@@ -12,6 +12,11 @@ export interface Routed {
   /** The repository name as the upstream knows it (library/ added for Docker Hub official images). */
   readonly repo: string;
   readonly rule: RouteRule;
+  /**
+   * The client request's Via header, if any: upstream requests made for it keep its hops, so a request
+   * that went through other mirrors and comes back here is recognised (upstream/loop.ts).
+   */
+  readonly via?: string;
 }
 
 export interface RouteInput {

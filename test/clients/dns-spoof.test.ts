@@ -190,11 +190,11 @@ describe('the mirror is not fooled by names that lead back to it', () => {
   it('stops an upstream that leads back to the mirror after one hop', async () => {
     const before = requestLines().length;
     const res = await curl('https://mirror.localhost/v2/loop.example/org/app/manifests/v1');
-    expect(res.status).toBe(502);
+    expect(res.status).toBe(508);
     expect(res.body).toContain('a proxy loop');
     const lines = requestLines().slice(before);
     // The client's request and the one the mirror sent itself, refused: no second round.
-    expect(lines.map((l) => l.status).sort()).toEqual([502, 508]);
+    expect(lines.map((l) => l.status).sort()).toEqual([508, 508]);
     expect(lines.find((l) => l.status === 508)).toMatchObject({ route: 'loop', userAgent: 'ocimirror' });
   });
 
