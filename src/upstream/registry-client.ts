@@ -21,7 +21,7 @@ export interface UpstreamRequest {
   /** Repository the request is about: the token scope. */
   readonly repo: string;
   readonly headers?: Readonly<Record<string, string>>;
-  /** A large body read once (a blob GET): fetched over its own connection into large buffers (bulk-get.ts). */
+  /** A large body read once (a blob GET): read into reused slabs over keep-alive connections of its own (bulk-get.ts). */
   readonly bulk?: boolean;
   /** The Via of the client request this is made for: its hops go before ours (RFC 9110 7.6.3). */
   readonly via?: string | undefined;
