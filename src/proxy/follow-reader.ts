@@ -113,10 +113,10 @@ class FollowReader extends Readable implements BlobStream {
         if (count >= DRAIN_CHUNK || (final && count > 0) || (count > 0 && gathering !== undefined && Date.now() >= gathering.until)) {
           buffer ??= Buffer.allocUnsafeSlow(DRAIN_CHUNK);
           const n = await this.#readInto(buffer, Math.min(count, buffer.length));
-          if (n > 0) {
-            await sink.write(n === buffer.length ? buffer : buffer.subarray(0, n));
-            onBytes?.(n);
-          }
+          // Bytes reported written that can't be read: fail rather than spin.
+          if (n === 0) throw new Error(`reading the download at byte ${this.#position} gave nothing, though the bytes were written`);
+          await sink.write(n === buffer.length ? buffer : buffer.subarray(0, n));
+          onBytes?.(n);
           gathering = undefined;
           continue;
         }
