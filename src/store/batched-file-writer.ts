@@ -5,6 +5,7 @@
 // append() waits only when both buffers are busy (the caller's backpressure). Bytes not yet in the
 // file are read from the buffers.
 import type { FileHandle } from 'node:fs/promises';
+import { readFully } from './read-fully.ts';
 
 /** Bytes per write. */
 const BATCH = 1024 * 1024;
@@ -55,14 +56,8 @@ export class BatchedFileWriter {
   /** Copies up to `length` accepted bytes from `position` into `target` at `targetOffset`; returns how many. */
   async readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number> {
     const want = Math.max(0, Math.min(length, this.#length - position));
-    let filled = 0;
     // The file part first: bytes in it stay there.
-    const fromFile = Math.max(0, Math.min(want, this.#flushed - position));
-    while (filled < fromFile) {
-      const { bytesRead } = await this.#handle.read(target, targetOffset + filled, fromFile - filled, position + filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
+    let filled = await readFully(this.#handle, target, targetOffset, position, Math.max(0, Math.min(want, this.#flushed - position)));
     // The rest is in a buffer (or reached the file meanwhile: then read it again from there).
     while (filled < want) {
       const at = position + filled;

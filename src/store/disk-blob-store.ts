@@ -8,6 +8,7 @@ import { basename, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { DigestVerifier, parseDigest } from '../oci/digest.ts';
 import { BatchedFileWriter } from './batched-file-writer.ts';
+import { readFully } from './read-fully.ts';
 import { DRAIN_CHUNK, SocketSink, type BlobStream } from './blob-stream.ts';
 import { DigestMismatchError, type BlobStore, type BlobUpload, type ByteRange, type PartialBlob, type StoredBlob } from './blob-store.ts';
 
@@ -178,17 +179,6 @@ class DiskUpload implements BlobUpload {
     if (wasOpen) await rm(this.#tempPath, { force: true });
     await this.#handle.close().catch(() => {});
   }
-}
-
-/** Reads until `length` bytes were copied or the file ended; resolves with the count. */
-async function readFully(handle: FileHandle, target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number> {
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(target, targetOffset + filled, length - filled, position + filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return filled;
 }
 
 /**
