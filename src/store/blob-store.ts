@@ -25,9 +25,10 @@ export interface BlobUpload {
    * until later writes or commit; other processes following the upload see them once they are in the file.
    */
   write(chunk: Uint8Array): Promise<void>;
-  /** Reads already-written bytes (followers of an in-flight download read here). */
-  readAt(position: number, length: number): Promise<Uint8Array>;
-  /** readAt into the caller's buffer; resolves with the number of bytes copied. */
+  /**
+   * Copies up to `length` already-written bytes from `position` into `target` at `targetOffset`;
+   * resolves with the count (followers of an in-flight download read here).
+   */
   readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number>;
   /** Verifies the digest and makes the blob visible; throws DigestMismatchError (and discards) otherwise. */
   commit(): Promise<StoredBlob>;

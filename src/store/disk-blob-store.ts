@@ -148,11 +148,6 @@ class DiskUpload implements BlobUpload {
     return basename(this.#tempPath);
   }
 
-  async readAt(position: number, length: number): Promise<Uint8Array> {
-    const buffer = Buffer.allocUnsafe(Math.max(0, Math.min(length, this.#file.length - position)));
-    return buffer.subarray(0, await this.#file.readInto(buffer, 0, position, buffer.byteLength));
-  }
-
   readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number> {
     return this.#file.readInto(target, targetOffset, position, length);
   }
