@@ -5,20 +5,8 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { parseListen } from './config/listen.ts';
 import type { AppEnv } from './http/env.ts';
-
-export interface ListenAddress {
-  readonly host: string;
-  readonly port: number;
-}
-
-/** "127.0.0.1:5000", ":5000", "5000", "[::1]:5000", "0.0.0.0:80". */
-export function parseListen(text: string): ListenAddress {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*))?:?(\d{1,5})$/.exec(text.trim());
-  const port = Number(match?.[3]);
-  if (!match || port > 65535) throw new Error(`listen address "${text}" is not host:port`);
-  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
-}
 
 export interface RunningServer {
   readonly addresses: readonly AddressInfo[];

@@ -4,9 +4,9 @@ import { Hono } from 'hono';
 import { accessLog } from '../http/access-log.ts';
 import type { AppEnv } from '../http/env.ts';
 import { errorResponse } from '../http/error-response.ts';
-import { OciError } from '../http/errors.ts';
+import { OciError } from '../oci/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { ProxyDeps } from '../proxy/deps.ts';
+import type { ProxyDeps } from '../mirror/deps.ts';
 import { listen, type RunningServer } from '../server.ts';
 import { adminRoutes } from './routes.ts';
 

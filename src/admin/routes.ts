@@ -10,11 +10,11 @@ import { describeRepository, listRepositories } from '../cache/inventory.ts';
 import { inspectImage } from '../cache/inspect.ts';
 import { removeTag } from '../cache/remove-tag.ts';
 import type { AppEnv } from '../http/env.ts';
-import { OciError } from '../http/errors.ts';
+import { OciError } from '../oci/errors.ts';
 import { splitReference } from '../oci/image-ref.ts';
 import { isTag } from '../oci/reference.ts';
 import { parseDigest } from '../oci/digest.ts';
-import type { ProxyDeps } from '../proxy/deps.ts';
+import type { ProxyDeps } from '../mirror/deps.ts';
 import type { Routed } from '../upstream/route.ts';
 
 export const ADMIN_PREFIX = '/_ocimirror';

@@ -1,10 +1,10 @@
 // `ocimirror inspect`: a cached image as `skopeo inspect` shows it, from the cache alone: the manifest,
 // and for an image manifest its config; for an index its platforms (and whether each is cached).
-import { OciError } from '../http/errors.ts';
+import { OciError } from '../oci/errors.ts';
 import { looksLikeDigest } from '../oci/digest.ts';
 import { summarizeManifest, type Descriptor } from '../oci/manifest.ts';
 import { isIndexType } from '../oci/media-types.ts';
-import type { ProxyDeps } from '../proxy/deps.ts';
+import type { ProxyDeps } from '../mirror/deps.ts';
 import { mirrorName, type TagManifest } from './inventory.ts';
 import { manifestNode } from './manifest-tree.ts';
 

@@ -1,6 +1,6 @@
 // `ocimirror ls`: the cached repositories, and per repository its tags with digests, sizes and times.
-import { OciError } from '../http/errors.ts';
-import type { ProxyDeps } from '../proxy/deps.ts';
+import { OciError } from '../oci/errors.ts';
+import type { ProxyDeps } from '../mirror/deps.ts';
 import type { UpstreamTable } from '../upstream/route.ts';
 import { walkManifests } from './manifest-tree.ts';
 

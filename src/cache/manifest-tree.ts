@@ -2,7 +2,7 @@
 // layers. ls sizes images with it and rm computes what only one image uses. Reads the cache only.
 import { resolveManifestMediaType, summarizeManifest } from '../oci/manifest.ts';
 import { isIndexType } from '../oci/media-types.ts';
-import type { ProxyDeps } from '../proxy/deps.ts';
+import type { ProxyDeps } from '../mirror/deps.ts';
 
 /** The mirror refuses manifests over 4 MiB, so a bigger blob is no manifest worth parsing. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;

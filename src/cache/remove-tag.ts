@@ -2,8 +2,8 @@
 // and layers that nothing else cached still uses. "Still used" means reachable from any other cached tag,
 // or from any other manifest the store holds (an image pulled only by digest, as Kubernetes does with
 // pinned images, has no tag but must keep its layers). A blob a download is writing is never touched.
-import { OciError } from '../http/errors.ts';
-import type { ProxyDeps } from '../proxy/deps.ts';
+import { OciError } from '../oci/errors.ts';
+import type { ProxyDeps } from '../mirror/deps.ts';
 import { digestsOf, walkManifests } from './manifest-tree.ts';
 
 export interface RemoveTagOptions {

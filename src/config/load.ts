@@ -8,7 +8,7 @@ import type { Config, Credentials, UpstreamConfig } from './config.ts';
 import { DEFAULT_UPSTREAMS } from './defaults.ts';
 import { configSchema, type ConfigInput, type ParsedConfig } from './schema.ts';
 import { Secret } from './secret.ts';
-import { selfReferences } from '../upstream/loop.ts';
+import { selfReferences } from './self-reference.ts';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -5,7 +5,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AppEnv } from './env.ts';
-import { OciError } from './errors.ts';
+import { OciError } from '../oci/errors.ts';
 
 export function accessLog(options: { logger: Logger; metrics: Metrics }): MiddlewareHandler<AppEnv> {
   return async function accessLog(c, next) {

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { DigestMismatchError } from '../store/blob-store.ts';
 import { TokenAuthError } from '../upstream/token-auth.ts';
 import { UpstreamUnavailableError } from '../upstream/errors.ts';
-import { OciError } from './errors.ts';
+import { OciError } from '../oci/errors.ts';
 
 /** Anything thrown while answering, as the OCI error a client should see. */
 export function toOciError(err: unknown): OciError {

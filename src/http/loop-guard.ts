@@ -3,7 +3,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { carriesOwnVia } from '../upstream/loop.ts';
 import type { AppEnv } from './env.ts';
-import { OciError } from './errors.ts';
+import { OciError } from '../oci/errors.ts';
 
 export function loopGuard(options: { instanceId: string }): MiddlewareHandler<AppEnv> {
   return async function loopGuard(c, next) {

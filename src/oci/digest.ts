@@ -1,6 +1,6 @@
 // Digests: parsing with the spec's grammar, and a hasher that checks bytes against a digest as they stream.
 import { createHash, type Hash } from 'node:crypto';
-import { OciError } from '../http/errors.ts';
+import { OciError } from './errors.ts';
 
 /** Algorithms we can verify, with the exact length of their lower-case hex encoding. */
 const SUPPORTED: Record<string, number> = { sha256: 64, sha512: 128 };

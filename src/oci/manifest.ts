@@ -1,5 +1,5 @@
 // Just enough of a manifest's JSON to know what it points at (for ls/rm/warm and reference tracking).
-import { OciError } from '../http/errors.ts';
+import { OciError } from './errors.ts';
 import { isManifestType } from './media-types.ts';
 
 export interface Descriptor {

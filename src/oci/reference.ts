@@ -1,5 +1,5 @@
 // Repository names and tags as the distribution-spec defines them ("Pulling manifests").
-import { OciError } from '../http/errors.ts';
+import { OciError } from './errors.ts';
 
 const NAME_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;

@@ -1,11 +1,11 @@
 // GET/HEAD /v2/<name>/blobs/<digest>, with single byte ranges.
 import { Hono } from 'hono';
 import type { AppEnv } from '../http/env.ts';
-import { OciError } from '../http/errors.ts';
+import { OciError } from '../oci/errors.ts';
 import { parseRange } from '../http/range.ts';
 import { sendStream } from '../http/send-stream.ts';
-import type { ProxyDeps } from '../proxy/deps.ts';
-import { headBlob, pullBlob } from '../proxy/pull-blob.ts';
+import type { ProxyDeps } from '../mirror/deps.ts';
+import { headBlob, pullBlob } from '../mirror/pull-blob.ts';
 import { routeRequest } from './routing.ts';
 
 export function blobRoutes(deps: ProxyDeps): Hono<AppEnv> {

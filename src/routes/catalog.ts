@@ -2,8 +2,8 @@
 // through it (default upstream: plain; others: with the upstream's name as path prefix).
 import { Hono } from 'hono';
 import type { AppEnv } from '../http/env.ts';
-import { OciError } from '../http/errors.ts';
-import type { ProxyDeps } from '../proxy/deps.ts';
+import { OciError } from '../oci/errors.ts';
+import type { ProxyDeps } from '../mirror/deps.ts';
 
 export function catalogRoutes(deps: ProxyDeps): Hono<AppEnv> {
   return new Hono<AppEnv>().get('/v2/_catalog', async (c) => {

@@ -2,8 +2,8 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../http/env.ts';
 import { parseAccept } from '../oci/media-types.ts';
-import type { ProxyDeps } from '../proxy/deps.ts';
-import { pullManifest } from '../proxy/pull-manifest.ts';
+import type { ProxyDeps } from '../mirror/deps.ts';
+import { pullManifest } from '../mirror/pull-manifest.ts';
 import { routeRequest } from './routing.ts';
 
 export function manifestRoutes(deps: ProxyDeps): Hono<AppEnv> {

@@ -2,10 +2,10 @@
 // upstream is down, the last answer (or the tags this mirror has cached) is served instead.
 import { Hono } from 'hono';
 import type { AppEnv } from '../http/env.ts';
-import { OciError } from '../http/errors.ts';
-import type { ProxyDeps } from '../proxy/deps.ts';
-import { metadataFailed } from '../proxy/metadata-failed.ts';
-import { upstreamError } from '../proxy/upstream-answer.ts';
+import { OciError } from '../oci/errors.ts';
+import type { ProxyDeps } from '../mirror/deps.ts';
+import { metadataFailed } from '../mirror/metadata-failed.ts';
+import { upstreamError } from '../mirror/upstream-answer.ts';
 import { UpstreamUnavailableError } from '../upstream/errors.ts';
 import { routeRequest } from './routing.ts';
 

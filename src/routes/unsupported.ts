@@ -1,7 +1,7 @@
 // A pull-through mirror is read-only: pushes and deletes get the spec's UNSUPPORTED error.
 import { Hono } from 'hono';
 import type { AppEnv } from '../http/env.ts';
-import { OciError } from '../http/errors.ts';
+import { OciError } from '../oci/errors.ts';
 
 export function unsupportedRoutes(): Hono<AppEnv> {
   return new Hono<AppEnv>()

@@ -2,7 +2,7 @@
 // owner (compare-and-delete), so a crashed replica's lease simply runs out.
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from './redis-connection.ts';
-import type { DownloadLease, DownloadLocks, InflightUpload } from '../proxy/download-locks.ts';
+import type { DownloadLease, DownloadLocks, InflightUpload } from './download-locks.ts';
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[2]) return redis.call('del', KEYS[1]) end return 0`;
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('pexpire', KEYS[2], ARGV[2]) return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;

@@ -5,9 +5,6 @@
 // carries `Via: 1.1 ocimirror-<instance>` (RFC 9110 7.6.3) after the hops of the client request it
 // serves, so a request that comes back, directly or through other mirrors (A -> B -> A), is answered
 // 508 Loop Detected instead of being proxied again; every mirror on the way answers 508 in turn.
-import { isIP } from 'node:net';
-import type { UpstreamConfig } from '../config/config.ts';
-import { parseListen } from '../server.ts';
 
 /** The received-by token this process adds to its upstream requests. */
 export function viaPseudonym(instanceId: string): string {
@@ -23,44 +20,4 @@ export function carriesOwnVia(via: string | undefined, instanceId: string): bool
   if (!via) return false;
   const own = viaPseudonym(instanceId);
   return via.split(',').some((hop) => hop.trim().split(/\s+/)[1] === own);
-}
-
-/**
- * Upstreams that are the mirror itself: their address (or URL host, when it is an IP or localhost)
- * and port equal a listen address, or a wildcard listen address on one of this machine's IPs.
- * A host name other than localhost is not resolved here; the Via guard catches those at run time.
- */
-export function selfReferences(
-  listen: readonly string[],
-  upstreams: readonly Pick<UpstreamConfig, 'name' | 'url' | 'address'>[],
-  localAddresses: readonly string[],
-): string[] {
-  const listeners = listen.flatMap((text) => {
-    try {
-      return [parseListen(text)];
-    } catch {
-      return []; // reported when the server listens
-    }
-  });
-  const problems: string[] = [];
-  for (const u of upstreams) {
-    const url = new URL(u.url);
-    const host = (u.address?.host ?? url.hostname.replace(/^\[|\]$/g, '')).toLowerCase();
-    const port = u.address?.port ?? (url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80);
-    const self = listeners.find((l) => l.port === port && sameMachineAddress(l.host.toLowerCase(), host, localAddresses));
-    if (self) {
-      problems.push(`upstreams: "${u.name}" (${u.address ? `address ${host}:${port}` : u.url}) is this mirror's own listen address ${self.host}:${self.port}`);
-    }
-  }
-  return problems;
-}
-
-const WILDCARDS = new Set(['', '0.0.0.0', '::']);
-
-function sameMachineAddress(listenHost: string, target: string, localAddresses: readonly string[]): boolean {
-  if (listenHost === target) return true;
-  if (WILDCARDS.has(listenHost)) return target === 'localhost' || target === '::1' || (isIP(target) === 4 && target.startsWith('127.')) || localAddresses.includes(target);
-  // localhost is served on, and reached through, the usual loopback addresses.
-  const localhost = new Set(['localhost', '127.0.0.1', '::1']);
-  return (listenHost === 'localhost' || target === 'localhost') && localhost.has(listenHost) && localhost.has(target);
 }

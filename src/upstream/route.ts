@@ -2,7 +2,7 @@
 // path prefix (/v2/<alias>/<repo>/...), then the default entry. Only configured upstreams can be chosen:
 // nothing in a request can make the mirror dial a host of its choosing.
 import type { UpstreamConfig } from '../config/config.ts';
-import { OciError } from '../http/errors.ts';
+import { OciError } from '../oci/errors.ts';
 import { assertValidName } from '../oci/reference.ts';
 
 export type RouteRule = 'ns' | 'host' | 'path' | 'default';

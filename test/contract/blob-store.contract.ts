@@ -2,7 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OciError } from '../../src/http/errors.ts';
+import { OciError } from '../../src/oci/errors.ts';
 import { DigestMismatchError, type BlobStore, type BlobUpload } from '../../src/store/blob-store.ts';
 
 /** The written bytes from `position` (up to `length` of them), read through readInto. */

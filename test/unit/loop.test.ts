@@ -5,7 +5,8 @@ import { ConfigError, parseConfig } from '../../src/config/load.ts';
 import type { AppEnv } from '../../src/http/env.ts';
 import { errorResponse } from '../../src/http/error-response.ts';
 import { loopGuard } from '../../src/http/loop-guard.ts';
-import { carriesOwnVia, selfReferences, viaHeader } from '../../src/upstream/loop.ts';
+import { selfReferences } from '../../src/config/self-reference.ts';
+import { carriesOwnVia, viaHeader } from '../../src/upstream/loop.ts';
 
 describe('the Via marker', () => {
   it('is found among other hops and nowhere else', () => {

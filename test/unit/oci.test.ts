@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { OciError } from '../../src/http/errors.ts';
+import { OciError } from '../../src/oci/errors.ts';
 import { DigestVerifier, digestOf, parseDigest } from '../../src/oci/digest.ts';
 import { resolveManifestMediaType, summarizeManifest } from '../../src/oci/manifest.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, parseAccept } from '../../src/oci/media-types.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
-import { OciError } from '../../src/http/errors.ts';
+import { OciError } from '../../src/oci/errors.ts';
 import { UpstreamTable, type RouteInput } from '../../src/upstream/route.ts';
 
 const HUB = {

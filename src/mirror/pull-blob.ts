@@ -1,6 +1,6 @@
 // GET/HEAD of a blob: from the local disk when held, else joined to the one download in progress for
 // that digest, else a new download from upstream that every client streams from as it arrives.
-import { OciError } from '../http/errors.ts';
+import { OciError } from '../oci/errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import type { BlobStream } from '../store/blob-stream.ts';
 import type { ByteRange } from '../store/blob-store.ts';
@@ -8,7 +8,7 @@ import type { Routed } from '../upstream/route.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BlobDownload } from './blob-download.ts';
 import type { InflightBlob, ProxyDeps } from './deps.ts';
-import type { DownloadLease } from './download-locks.ts';
+import type { DownloadLease } from '../store/download-locks.ts';
 import { metadataFailed } from './metadata-failed.ts';
 import { RemoteDownload } from './remote-download.ts';
 import { upstreamError } from './upstream-answer.ts';

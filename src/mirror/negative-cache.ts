@@ -1,7 +1,7 @@
 // Remembers for a short while that the upstream answered 404, so a client retrying a missing tag or blob
 // in a loop does not hammer the upstream (and Docker Hub's pull limit).
 import { LRUCache } from 'lru-cache';
-import { OciError } from '../http/errors.ts';
+import { OciError } from '../oci/errors.ts';
 
 export class NegativeCache {
   readonly #misses: LRUCache<string, OciError> | undefined;

@@ -2,7 +2,7 @@
 // cache within the upstream's tag TTL; after it, revalidated with a HEAD (free against Docker Hub's pull
 // limit) and refetched only when the digest moved; served stale when the upstream is down or limiting.
 // Tag answers are cached per Accept class, so a client that accepts no index never gets a cached one.
-import { OciError } from '../http/errors.ts';
+import { OciError } from '../oci/errors.ts';
 import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.ts';
 import { resolveManifestMediaType, summarizeManifest } from '../oci/manifest.ts';
 import { MANIFEST_TYPES, bareMediaType, isIndexType, isSchema1, type AcceptSet } from '../oci/media-types.ts';

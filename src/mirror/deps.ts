@@ -7,9 +7,9 @@ import type { BlobStore } from '../store/blob-store.ts';
 import type { ManifestRecord, MetadataStore } from '../store/metadata-store.ts';
 import type { RegistryClient } from '../upstream/registry-client.ts';
 import type { UpstreamTable } from '../upstream/route.ts';
-import type { DownloadLocks } from './download-locks.ts';
+import type { DownloadLocks } from '../store/download-locks.ts';
 import type { InflightBlob } from './inflight-blob.ts';
-import type { DiskBudget } from './disk-budget.ts';
+import type { DiskBudget } from '../gc/disk-budget.ts';
 import type { NegativeCache } from './negative-cache.ts';
 import type { SingleFlight } from './single-flight.ts';
 

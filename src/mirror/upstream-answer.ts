@@ -1,5 +1,5 @@
 // Turns an upstream's unhappy answer into the OCI error our client should see.
-import { OCI_ERROR_STATUS, OciError, type OciErrorCode } from '../http/errors.ts';
+import { OCI_ERROR_STATUS, OciError, type OciErrorCode } from '../oci/errors.ts';
 import type { UpstreamResponse } from '../upstream/registry-client.ts';
 import { drain } from '../upstream/http-request.ts';
 
