@@ -17,8 +17,9 @@ const CASES: { path: string; method: string; status: number; code: string }[] = 
   { path: '/v2/..%2f..%2fetc/manifests/latest', status: 400, code: 'NAME_INVALID' },
   { path: `/v2/${'a'.repeat(300)}/manifests/latest`, status: 400, code: 'NAME_INVALID' },
   { path: `/v2/${Array(80).fill('abcd').join('/')}/manifests/latest`, status: 400, code: 'NAME_INVALID' },
-  { path: '/v2/library/alpine/manifests/-bad-tag', status: 400, code: 'MANIFEST_INVALID' },
-  { path: `/v2/library/alpine/manifests/${'t'.repeat(129)}`, status: 400, code: 'MANIFEST_INVALID' },
+  // A tag that cannot exist is unknown (the distribution-spec conformance suite wants 404, not 400).
+  { path: '/v2/library/alpine/manifests/-bad-tag', status: 404, code: 'MANIFEST_UNKNOWN' },
+  { path: `/v2/library/alpine/manifests/${'t'.repeat(129)}`, status: 404, code: 'MANIFEST_UNKNOWN' },
   { path: '/v2/library/alpine/manifests/sha256:zzzz', status: 400, code: 'DIGEST_INVALID' },
   { path: '/v2/library/alpine/blobs/md5:d41d8cd98f00b204e9800998ecf8427e', status: 400, code: 'DIGEST_INVALID' },
   { path: '/v2/library/alpine/blobs/sha256:..%2f..%2f..%2fetc%2fpasswd', status: 400, code: 'DIGEST_INVALID' },
