@@ -23,8 +23,11 @@ export class BatchedFileWriter {
   #spare: Buffer | undefined;
   #failed: Error | undefined;
 
-  constructor(handle: FileHandle) {
+  /** `start`: the file already holds this many bytes; appends go after them. */
+  constructor(handle: FileHandle, start = 0) {
     this.#handle = handle;
+    this.#length = start;
+    this.#flushed = start;
   }
 
   get length(): number {

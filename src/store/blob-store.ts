@@ -45,6 +45,28 @@ export interface PartialBlob {
   close(): Promise<void>;
 }
 
+/**
+ * A push's upload: bytes arrive in order, over one or more requests (and processes sharing the store),
+ * and the digest is learned only at commit. Nothing of it is visible as a blob before commit.
+ */
+export interface UploadSession {
+  /** Opaque, URL-safe; names the session across requests and restarts. */
+  readonly id: string;
+  /** Who opened it (a hosted repository): a session is continued only by its owner. */
+  readonly owner: string;
+  /** Bytes received so far. */
+  size(): Promise<number>;
+  /**
+   * Appends `body` at `offset`, which must equal size() (UploadOffsetError otherwise, nothing written).
+   * Bytes that arrived before a body broke off stay, so the client can resume after them.
+   */
+  append(offset: number, body: AsyncIterable<Uint8Array>): Promise<number>;
+  /** Checks every byte against `digest` and publishes them as that blob; DigestMismatchError (and the session is gone) otherwise. */
+  commit(digest: string): Promise<StoredBlob>;
+  /** Discards the session. Safe to call more than once. */
+  abort(): Promise<void>;
+}
+
 export interface BlobStore {
   stat(digest: string): Promise<StoredBlob | undefined>;
   /** A stream of the blob (or of one range of it), or undefined when it is not held. */
@@ -56,8 +78,29 @@ export interface BlobStore {
   begin(digest: string): Promise<BlobUpload>;
   /** Opens the upload `id` (see BlobUpload.id), or undefined when it is gone (finished or failed). */
   follow(id: string): Promise<PartialBlob | undefined>;
-  delete(digest: string): Promise<boolean>;
+  /**
+   * Deletes the blob; resolves with whether it did. With `keep`, the blob is first taken out of sight,
+   * then `keep` is asked: when it says yes (the blob was claimed meanwhile) the blob is put back.
+   */
+  delete(digest: string, keep?: () => Promise<boolean>): Promise<boolean>;
   list(): AsyncIterable<StoredBlob>;
+
+  createSession(owner: string): Promise<UploadSession>;
+  /** The session `id`, or undefined when it is unknown, finished, cancelled or expired. */
+  openSession(id: string): Promise<UploadSession | undefined>;
+  /** Removes sessions that received nothing for `olderThanMs`; resolves with how many. */
+  expireSessions(olderThanMs: number): Promise<number>;
+}
+
+/** A chunk that does not start where the session's bytes end (or arrives while another is being written). */
+export class UploadOffsetError extends Error {
+  override readonly name = 'UploadOffsetError';
+  /** Bytes the session holds. */
+  readonly size: number;
+  constructor(size: number, offset: number) {
+    super(`upload holds ${size} bytes; a chunk starting at ${offset} does not follow them`);
+    this.size = size;
+  }
 }
 
 export class DigestMismatchError extends Error {
@@ -68,5 +111,13 @@ export class DigestMismatchError extends Error {
     super(`content does not match digest ${expected} (got ${actual})`);
     this.expected = expected;
     this.actual = actual;
+  }
+}
+
+/** The upload session was finished, cancelled or expired while in use. */
+export class UploadGoneError extends Error {
+  override readonly name = 'UploadGoneError';
+  constructor(id: string) {
+    super(`upload ${id} is finished, cancelled or expired`);
   }
 }

@@ -10,15 +10,20 @@ import { DigestVerifier, parseDigest } from '../oci/digest.ts';
 import { BatchedFileWriter } from './batched-file-writer.ts';
 import { readFully } from './read-fully.ts';
 import { DRAIN_CHUNK, SocketSink, type BlobStream } from './blob-stream.ts';
-import { DigestMismatchError, type BlobStore, type BlobUpload, type ByteRange, type PartialBlob, type StoredBlob } from './blob-store.ts';
+import { DigestMismatchError, type BlobStore, type BlobUpload, type ByteRange, type PartialBlob, type StoredBlob, type UploadSession } from './blob-store.ts';
+import { createDiskSession, expireDiskSessions, openDiskSession, type SessionHome } from './disk-upload-session.ts';
 
 const TEMP_DIR = '_uploads';
+/** Push upload sessions (disk-upload-session.ts). */
+const SESSIONS_DIR = '_sessions';
 
 export class DiskBlobStore implements BlobStore {
   readonly #root: string;
+  readonly #sessions: SessionHome;
 
   constructor(root: string) {
     this.#root = root;
+    this.#sessions = { dir: join(root, SESSIONS_DIR), blobPath: (digest) => this.#path(digest), hashes: new Map(), busy: new Set() };
   }
 
   /** Creates the tree and removes upload temp files older than `olderThanMs` (left by a crash). */
@@ -96,16 +101,40 @@ export class DiskBlobStore implements BlobStore {
     };
   }
 
-  async delete(digest: string): Promise<boolean> {
+  async delete(digest: string, keep?: () => Promise<boolean>): Promise<boolean> {
     const path = this.#path(digest);
+    if (keep) {
+      // Out of sight first (atomic), then ask: a blob claimed meanwhile goes back where it was.
+      const aside = join(this.#root, TEMP_DIR, `deleting-${randomBytes(8).toString('hex')}`);
+      const moved = await rename(path, aside).then(() => true, () => false);
+      if (!moved) return false;
+      if (await keep()) {
+        await rename(aside, path);
+        return false;
+      }
+      await rm(aside, { force: true });
+      return true;
+    }
     const existed = await stat(path).then(() => true, () => false);
     await rm(path, { force: true });
     return existed;
   }
 
+  createSession(owner: string): Promise<UploadSession> {
+    return createDiskSession(this.#sessions, owner);
+  }
+
+  openSession(id: string): Promise<UploadSession | undefined> {
+    return openDiskSession(this.#sessions, id);
+  }
+
+  expireSessions(olderThanMs: number): Promise<number> {
+    return expireDiskSessions(this.#sessions, olderThanMs);
+  }
+
   async *list(): AsyncIterable<StoredBlob> {
     for (const algorithm of await readdir(this.#root).catch(() => [] as string[])) {
-      if (algorithm === TEMP_DIR) continue;
+      if (algorithm.startsWith('_')) continue; // _uploads, _sessions
       for (const prefix of await readdir(join(this.#root, algorithm)).catch(() => [] as string[])) {
         for (const hex of await readdir(join(this.#root, algorithm, prefix)).catch(() => [] as string[])) {
           const info = await stat(join(this.#root, algorithm, prefix, hex)).catch(() => undefined);

@@ -1,0 +1,185 @@
+// The hosted index as files in the data dir, one file per fact, so that replicas sharing the data dir
+// see each other's pushes at once and a crash at any point leaves either the old or the new state:
+//   repositories/<repo>/_tags/<tag>                   the digest the tag points at
+//   repositories/<repo>/_manifests/<alg>/<hex>        the manifest's record (JSON)
+//   repositories/<repo>/_blobs/<alg>/<hex>            a link: the repository may serve this blob
+//   pins/<alg>/<hex>                                  some repository linked this digest
+// Every write goes to a temp file, is fsynced, renamed into place, and the directory fsynced.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseDigest } from '../oci/digest.ts';
+import { isTag, isValidName } from '../oci/reference.ts';
+import { OVERRIDE_PREFIX, type HostedIndex, type HostedManifest } from './hosted-index.ts';
+
+const TAGS = '_tags';
+const MANIFESTS = '_manifests';
+const BLOBS = '_blobs';
+
+export class DiskHostedIndex implements HostedIndex {
+  readonly #repos: string;
+  readonly #pins: string;
+
+  constructor(root: string) {
+    this.#repos = join(root, 'repositories');
+    this.#pins = join(root, 'pins');
+  }
+
+  async getTag(repo: string, tag: string): Promise<string | undefined> {
+    const text = await readText(join(this.#repo(repo), TAGS, checkedTag(tag)));
+    return text?.trim() || undefined;
+  }
+
+  async setTag(repo: string, tag: string, digest: string): Promise<void> {
+    await writeAtomically(join(this.#repo(repo), TAGS, checkedTag(tag)), `${parseDigest(digest).value}\n`);
+  }
+
+  async deleteTag(repo: string, tag: string): Promise<boolean> {
+    return remove(join(this.#repo(repo), TAGS, checkedTag(tag)));
+  }
+
+  async listTags(repo: string): Promise<string[]> {
+    const names = await readdir(join(this.#repo(repo), TAGS)).catch(() => [] as string[]);
+    return names.filter(isTag).sort();
+  }
+
+  async getManifest(repo: string, digest: string): Promise<HostedManifest | undefined> {
+    const text = await readText(this.#digestPath(repo, MANIFESTS, digest));
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as HostedManifest;
+    } catch {
+      return undefined; // unreachable with atomic writes; a hand-damaged record reads as absent
+    }
+  }
+
+  async putManifest(repo: string, digest: string, manifest: HostedManifest): Promise<void> {
+    await this.pin(digest);
+    await writeAtomically(this.#digestPath(repo, MANIFESTS, digest), JSON.stringify(manifest));
+  }
+
+  async deleteManifest(repo: string, digest: string): Promise<boolean> {
+    const existed = await remove(this.#digestPath(repo, MANIFESTS, digest));
+    for (const tag of await this.listTags(repo)) {
+      if ((await this.getTag(repo, tag)) === digest) await this.deleteTag(repo, tag);
+    }
+    return existed;
+  }
+
+  async linkBlob(repo: string, digest: string, size: number): Promise<void> {
+    await this.pin(digest);
+    const path = this.#digestPath(repo, BLOBS, digest);
+    if (await exists(path)) return;
+    await writeAtomically(path, `${size}\n`);
+  }
+
+  hasBlob(repo: string, digest: string): Promise<boolean> {
+    return exists(this.#digestPath(repo, BLOBS, digest));
+  }
+
+  unlinkBlob(repo: string, digest: string): Promise<boolean> {
+    return remove(this.#digestPath(repo, BLOBS, digest));
+  }
+
+  isPinned(digest: string): Promise<boolean> {
+    const { algorithm, hex } = parseDigest(digest);
+    return exists(join(this.#pins, algorithm, hex));
+  }
+
+  async listRepos(): Promise<string[]> {
+    const found: string[] = [];
+    const walk = async (dir: string, name: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      const names = new Set(entries.filter((e) => e.isDirectory()).map((e) => e.name));
+      if (name && ((await hasEntries(join(dir, TAGS))) || (await hasEntries(join(dir, MANIFESTS))))) found.push(name);
+      for (const child of names) {
+        // Below the root only "_override" (and below it, upstream names) may start with "_".
+        const overrideRoot = name === '' && `${child}/` === OVERRIDE_PREFIX;
+        const upstreamDir = `${name}/` === OVERRIDE_PREFIX;
+        if (child.startsWith('_') && !overrideRoot && !upstreamDir) continue;
+        await walk(join(dir, child), name ? `${name}/${child}` : child);
+      }
+    };
+    await walk(this.#repos, '');
+    return found.sort();
+  }
+
+  async pin(digest: string): Promise<void> {
+    const { algorithm, hex } = parseDigest(digest);
+    const path = join(this.#pins, algorithm, hex);
+    if (await exists(path)) return;
+    await mkdir(join(this.#pins, algorithm), { recursive: true });
+    await (await open(path, 'a')).close();
+  }
+
+  /** The repository's directory; the key is checked so that no input can name a path outside the tree. */
+  #repo(repo: string): string {
+    const plain = repo.startsWith(OVERRIDE_PREFIX) ? repo.slice(OVERRIDE_PREFIX.length) : repo;
+    const [first, ...rest] = plain.split('/');
+    const upstreamOk = !repo.startsWith(OVERRIDE_PREFIX) || (!!first && /^[A-Za-z0-9._:-]+$/.test(first) && first !== '.' && first !== '..');
+    const nameOk = repo.startsWith(OVERRIDE_PREFIX) ? isValidName(rest.join('/')) : isValidName(plain);
+    if (!upstreamOk || !nameOk) throw new Error(`not a hosted repository key: ${JSON.stringify(repo.slice(0, 300))}`);
+    return join(this.#repos, ...repo.split('/'));
+  }
+
+  #digestPath(repo: string, kind: string, digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.#repo(repo), kind, algorithm, hex);
+  }
+}
+
+function checkedTag(tag: string): string {
+  if (!isTag(tag)) throw new Error(`not a tag: ${JSON.stringify(tag.slice(0, 200))}`);
+  return tag;
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  return readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+    throw err;
+  });
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function hasEntries(dir: string): Promise<boolean> {
+  const names = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return names.some((e) => e.isFile() && !e.name.startsWith('.'));
+}
+
+async function remove(path: string): Promise<boolean> {
+  const existed = await exists(path);
+  await rm(path, { force: true });
+  return existed;
+}
+
+/** temp file, fsync, rename, fsync of the directory: after a crash the file is the old or the new one. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const dir = join(path, '..');
+  await mkdir(dir, { recursive: true });
+  const temp = join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
+  const handle = await open(temp, 'wx', 0o644);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  const dirHandle = await open(dir, 'r');
+  try {
+    await dirHandle.sync();
+  } finally {
+    await dirHandle.close();
+  }
+}
