@@ -20,6 +20,8 @@ export interface UpstreamConfig {
   readonly credentials?: Credentials;
   /** Where to connect instead of resolving the URL's host; Host header and TLS name stay the URL's. */
   readonly address?: { readonly host: string; readonly port?: number };
+  /** Pushes to this upstream's names are kept locally and answered instead of the upstream's. */
+  readonly overrides: boolean;
 }
 
 export interface Config {
@@ -32,6 +34,12 @@ export interface Config {
   readonly tls: { readonly listen: readonly string[]; readonly certFile: string; readonly keyFile: string };
   readonly redis?: { readonly url: string; readonly keyPrefix: string };
   readonly upstreams: readonly UpstreamConfig[];
+  readonly hosted: {
+    /** Repository name prefixes (e.g. "lab", "myorg/team") whose repositories live here, not upstream. */
+    readonly namespaces: readonly string[];
+    /** Upload sessions untouched this long are removed. */
+    readonly uploadTtlMs: number;
+  };
   readonly shutdownGraceMs: number;
   readonly tagsListTtlMs: number;
   readonly upstreamTimeouts: { readonly connectMs: number; readonly responseMs: number; readonly idleMs: number };

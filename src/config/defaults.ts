@@ -6,6 +6,9 @@ export const DEFAULT_DATA_DIR = './data';
 /** Loopback only: the admin API can delete cached images. */
 export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:5001';
 
+/** Hosted namespaces of a config that names none: a fresh install takes pushes to lab/... at once. */
+export const DEFAULT_HOSTED_NAMESPACES: readonly string[] = ['lab'];
+
 export const DEFAULT_UPSTREAMS: readonly UpstreamInput[] = [
   {
     name: 'docker.io',

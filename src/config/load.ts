@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import type { Config, Credentials, UpstreamConfig } from './config.ts';
-import { DEFAULT_UPSTREAMS } from './defaults.ts';
+import { DEFAULT_HOSTED_NAMESPACES, DEFAULT_UPSTREAMS } from './defaults.ts';
+import { isValidName } from '../oci/reference.ts';
 import { configSchema, type ConfigInput, type ParsedConfig } from './schema.ts';
 import { Secret } from './secret.ts';
 import { selfReferences } from './self-reference.ts';
@@ -100,6 +101,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
       offline: u.offline ?? parsed.offline,
       ...(credentials ? { credentials } : {}),
       ...(u.address ? { address: u.address } : {}),
+      overrides: u.overrides,
     };
   });
 
@@ -116,6 +118,8 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
   }
   const defaults = upstreams.filter((u) => u.isDefault);
   if (defaults.length > 1) problems.push(`upstreams: only one entry may be default (found ${defaults.map((d) => d.name).join(', ')})`);
+  for (const u of upstreams) if (u.name === '.' || u.name === '..') problems.push(`upstreams: "${u.name}" is not a usable name`);
+  const hosted = hostedNamespaces(parsed.hosted?.namespaces, upstreams, problems);
   if (parsed.redis && !parsed.redis.keyPrefix) problems.push('redis.keyPrefix: must not be empty');
   const listen = Array.isArray(parsed.listen) ? parsed.listen : [parsed.listen];
   const tlsListen = [parsed.tls.listen].flat();
@@ -133,6 +137,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
     },
     ...(parsed.redis ? { redis: { url: parsed.redis.url, keyPrefix: parsed.redis.keyPrefix } } : {}),
     upstreams,
+    hosted: { namespaces: hosted, uploadTtlMs: parsed.hosted?.uploadTtl ?? 3_600_000 },
     shutdownGraceMs: parsed.shutdownGrace,
     tagsListTtlMs: parsed.tagsListTtl,
     upstreamTimeouts: {
@@ -149,6 +154,23 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
     },
     log: parsed.log,
   };
+}
+
+/**
+ * The hosted namespaces: valid repository names, none the first path component of which is an upstream's
+ * name or alias (a path-prefix route would be ambiguous). Without a `hosted` key the default namespaces
+ * apply, less any that collide with the mirror table.
+ */
+function hostedNamespaces(configured: readonly string[] | undefined, upstreams: readonly UpstreamConfig[], problems: string[]): string[] {
+  const prefixes = new Set(upstreams.flatMap((u) => [u.name.toLowerCase(), ...u.aliases]));
+  const collides = (ns: string) => prefixes.has(ns.split('/')[0]!);
+  if (configured === undefined) return DEFAULT_HOSTED_NAMESPACES.filter((ns) => !collides(ns));
+  const namespaces = configured.map((ns) => ns.replace(/\/+$/, ''));
+  for (const ns of namespaces) {
+    if (!isValidName(ns)) problems.push(`hosted.namespaces: "${ns}" is not a repository name (lower-case letters, digits, . _ - and /)`);
+    else if (collides(ns)) problems.push(`hosted.namespaces: "${ns}" starts with the upstream name or alias "${ns.split('/')[0]}"; pick another prefix`);
+  }
+  return [...new Set(namespaces)];
 }
 
 type CredentialsInput = NonNullable<NonNullable<ParsedConfig['upstreams']>[number]['credentials']>;

@@ -85,6 +85,8 @@ const upstream = z
     credentials: credentials.optional(),
     /** Connect here instead of resolving the URL's host (Host header and TLS still use the URL's host). */
     address: ipAddress.optional(),
+    /** Accept pushes to this upstream's names and answer them instead of the upstream's (see hosted/). */
+    overrides: z.boolean().default(false),
   })
   .strict()
   .refine((u) => !u.address || !isIP(new URL(u.url).hostname.replace(/^\[|\]$/g, '')), {
@@ -114,6 +116,15 @@ export const configSchema = z
       .strict()
       .optional(),
     upstreams: z.array(upstream).min(1).optional(),
+    /** Hosted repositories: path prefixes that are a registry of their own, never sent upstream. */
+    hosted: z
+      .object({
+        namespaces: z.array(z.string().trim().min(1)).default([]),
+        /** An upload session untouched this long is abandoned and removed. */
+        uploadTtl: duration.default(3_600_000),
+      })
+      .strict()
+      .optional(),
     offline: z.boolean().default(false),
     /** How long SIGTERM waits for responses and downloads in progress before exiting. */
     shutdownGrace: duration.default(30_000),
