@@ -5,16 +5,18 @@ import type { AppEnv } from './http/env.ts';
 import { errorResponse } from './http/error-response.ts';
 import { OciError } from './oci/errors.ts';
 import { loopGuard } from './http/loop-guard.ts';
-import type { ProxyDeps } from './mirror/deps.ts';
 import { baseRoutes } from './routes/base.ts';
 import { blobRoutes } from './routes/blobs.ts';
 import { catalogRoutes } from './routes/catalog.ts';
+import type { RegistryDeps } from './routes/deps.ts';
 import { manifestRoutes } from './routes/manifests.ts';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.ts';
 import { tagRoutes } from './routes/tags.ts';
 import { unsupportedRoutes } from './routes/unsupported.ts';
+import { uploadRoutes } from './routes/uploads.ts';
 
-export function createApp(deps: ProxyDeps, options: { readiness: readonly ReadinessCheck[] }): Hono<AppEnv> {
+export function createApp(registry: RegistryDeps, options: { readiness: readonly ReadinessCheck[] }): Hono<AppEnv> {
+  const deps = registry.mirror;
   const app = new Hono<AppEnv>();
   app.use(accessLog({ logger: deps.logger, metrics: deps.metrics }));
   app.use('/v2/*', async function registryHeaders(c, next) {
@@ -24,10 +26,11 @@ export function createApp(deps: ProxyDeps, options: { readiness: readonly Readin
   app.use('/v2/*', loopGuard({ instanceId: deps.instanceId }));
   app.route('/', unsupportedRoutes());
   app.route('/', baseRoutes());
-  app.route('/', catalogRoutes(deps));
-  app.route('/', tagRoutes(deps));
-  app.route('/', manifestRoutes(deps));
-  app.route('/', blobRoutes(deps));
+  app.route('/', catalogRoutes(registry));
+  app.route('/', tagRoutes(registry));
+  app.route('/', manifestRoutes(registry));
+  app.route('/', uploadRoutes(registry));
+  app.route('/', blobRoutes(registry));
   app.route('/', opsRoutes({ metrics: deps.metrics, checks: options.readiness }));
   app.notFound((c) => {
     c.set('route', 'not_found');

@@ -6,13 +6,17 @@ import { LRUCache } from 'lru-cache';
 import type { Config } from './config/config.ts';
 import type { Logger } from './observability/logger.ts';
 import type { Metrics } from './observability/metrics.ts';
+import type { HostedDeps } from './hosted/deps.ts';
 import type { CachedManifest, InflightBlob, ProxyDeps } from './mirror/deps.ts';
+import { NamespaceResolver } from './namespaces/resolve.ts';
+import type { RegistryDeps } from './routes/deps.ts';
 import { LocalDownloadLocks, type DownloadLocks } from './store/download-locks.ts';
 import { DiskBudget } from './gc/disk-budget.ts';
 import { NegativeCache } from './mirror/negative-cache.ts';
 import { SingleFlight } from './mirror/single-flight.ts';
 import type { ReadinessCheck } from './routes/ops.ts';
 import { DiskBlobStore } from './store/disk-blob-store.ts';
+import { DiskHostedIndex } from './store/disk-hosted-index.ts';
 import { EmbeddedMetadataStore } from './store/embedded-metadata-store.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
 import { viaHeader } from './upstream/loop.ts';
@@ -20,7 +24,10 @@ import { RegistryClient } from './upstream/registry-client.ts';
 import { UpstreamTable } from './upstream/route.ts';
 
 export interface Runtime {
+  /** The mirror's deps (tests and the admin API reach the stores through them). */
   readonly deps: ProxyDeps;
+  /** What the registry's endpoints get: the resolver and both sources. */
+  readonly registry: RegistryDeps;
   readonly readiness: readonly ReadinessCheck[];
   /** Resolves when no blob download is in progress. */
   idle(): Promise<void>;
@@ -59,6 +66,8 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     meta = await EmbeddedMetadataStore.open(config.dataDir);
   }
 
+  // Hosted repositories' index: in the data dir whatever the metadata store, as hosted content is data.
+  const index = new DiskHostedIndex(join(config.dataDir, 'hosted'));
   const table = new UpstreamTable(config.upstreams);
   // Marks this process's upstream requests, so a request that loops back to it is refused (loop.ts).
   const instanceId = randomBytes(6).toString('hex');
@@ -72,6 +81,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     maxBytes: config.cache.maxSizeBytes,
     lowWater: config.cache.lowWater,
     inUse: (digest) => downloads.has(digest) || readers.has(digest),
+    pinned: (digest) => index.isPinned(digest),
     metrics,
     logger,
   });
@@ -87,6 +97,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     },
     blobs,
     meta,
+    pins: index,
     manifests: new LRUCache<string, CachedManifest>({ max: Math.max(1, config.cache.manifestLruEntries) }),
     tagLists: new LRUCache({ max: 1000 }),
     downloads,
@@ -100,6 +111,18 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     logger,
     now: Date.now,
   };
+
+  const hosted: HostedDeps = { index, blobs, usage: budget, metrics, logger, now: Date.now };
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps };
+  // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
+  const expireUploads = () =>
+    blobs.expireSessions(config.hosted.uploadTtlMs).then(
+      (count) => count && logger.info({ count }, 'removed abandoned upload sessions'),
+      (err: unknown) => logger.warn({ err }, 'could not remove abandoned upload sessions'),
+    );
+  void expireUploads();
+  const uploadSweeper = setInterval(expireUploads, Math.max(1_000, Math.min(config.hosted.uploadTtlMs / 4, 10 * 60_000)));
+  uploadSweeper.unref();
 
   const readiness: ReadinessCheck[] = [
     {
@@ -115,11 +138,13 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
 
   return {
     deps,
+    registry,
     readiness,
     idle: async () => {
       while (downloads.size > 0) await Promise.all([...downloads.values()].map((d) => d.finished));
     },
     close: async () => {
+      clearInterval(uploadSweeper);
       await budget.settled();
       for (const client of clients.values()) client.close();
       await meta.close();

@@ -67,7 +67,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const logger = createLogger(config.log.level);
   const metrics = createMetrics(packageVersion());
   const runtime = await createRuntime(config, logger, metrics);
-  const app = createApp(runtime.deps, { readiness: runtime.readiness });
+  const app = createApp(runtime.registry, { readiness: runtime.readiness });
   let server;
   try {
     server = await listen(app, config.listen, config.tls);

@@ -1,6 +1,7 @@
-// Keeps the local blob store within `cache.maxSize`: when a new blob pushes it over, least recently
-// used blobs are deleted until it is under the low-water mark. A blob being read or downloaded is never
-// chosen. Manifests that reference an evicted blob stay valid: the blob is simply fetched again.
+// Keeps the cached part of the local blob store within `cache.maxSize`: when a new blob pushes it over,
+// least recently used blobs are deleted until it is under the low-water mark. A blob being read or
+// downloaded is never chosen, nor content that hosted repositories hold (pinned): that is data, counted
+// apart from the cache and never evicted. Manifests that reference an evicted blob stay valid: the blob is simply fetched again.
 // Eviction runs in the background, one pass at a time, so requests never wait for it.
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -15,6 +16,8 @@ export interface DiskBudgetOptions {
   /** Fraction of maxBytes an eviction pass brings the store down to. */
   readonly lowWater: number;
   readonly inUse: (digest: string) => boolean;
+  /** Content hosted repositories hold: never evicted, not counted as cache. */
+  readonly pinned: (digest: string) => Promise<boolean>;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }
@@ -25,6 +28,8 @@ export class DiskBudget {
   readonly #o: DiskBudgetOptions;
   #bytes = 0;
   #objects = 0;
+  #hostedBytes = 0;
+  #hostedObjects = 0;
   #pass?: Promise<void>;
   #scanned: Promise<void> = Promise.resolve();
 
@@ -32,8 +37,14 @@ export class DiskBudget {
     this.#o = options;
   }
 
+  /** Bytes of cached content. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Bytes of hosted content. */
+  get hostedBytes(): number {
+    return this.#hostedBytes;
   }
 
   /** Counts what is on disk (in the background) and makes blobs unknown to the metadata store evictable. */
@@ -42,6 +53,11 @@ export class DiskBudget {
       let bytes = 0;
       let objects = 0;
       for await (const blob of this.#o.blobs.list()) {
+        if (await this.#o.pinned(blob.digest)) {
+          this.#hostedBytes += blob.size;
+          this.#hostedObjects++;
+          continue;
+        }
         bytes += blob.size;
         objects++;
         const known = await this.#o.meta.getBlob(blob.digest).catch(() => undefined);
@@ -63,6 +79,17 @@ export class DiskBudget {
     this.#maybeEvict();
   }
 
+  /** Content of this size became hosted; `wasCached`: until now it was counted as cache. */
+  pinned(size: number, wasCached: boolean): void {
+    this.#hostedBytes += size;
+    this.#hostedObjects++;
+    if (wasCached) {
+      this.#bytes = Math.max(0, this.#bytes - size);
+      this.#objects = Math.max(0, this.#objects - 1);
+    }
+    this.#publish();
+  }
+
   /** A blob or manifest of this size was deleted outside an eviction pass (`ocimirror rm`). */
   removed(size: number): void {
     this.#bytes = Math.max(0, this.#bytes - size);
@@ -79,6 +106,8 @@ export class DiskBudget {
   #publish(): void {
     this.#o.metrics.blobStoreBytes.set(this.#bytes);
     this.#o.metrics.blobStoreObjects.set(this.#objects);
+    this.#o.metrics.hostedBytes.set(this.#hostedBytes);
+    this.#o.metrics.hostedObjects.set(this.#hostedObjects);
   }
 
   #maybeEvict(): void {
@@ -101,12 +130,13 @@ export class DiskBudget {
       let progress = false;
       for (const candidate of candidates) {
         if (this.#bytes <= target) break;
-        if (this.#o.inUse(candidate.digest)) continue;
+        if (this.#o.inUse(candidate.digest) || (await this.#o.pinned(candidate.digest))) continue;
         const held = await this.#o.blobs.stat(candidate.digest);
         await this.#o.meta.forgetBlob(candidate.digest);
         progress = true;
         if (!held) continue;
-        if (!(await this.#o.blobs.delete(candidate.digest))) continue;
+        // A push may pin the blob while we delete it: the store checks again before the bytes go.
+        if (!(await this.#o.blobs.delete(candidate.digest, () => this.#o.pinned(candidate.digest)))) continue;
         this.#bytes -= held.size;
         this.#objects--;
         this.#o.metrics.evictions.inc();

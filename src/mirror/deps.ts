@@ -4,6 +4,7 @@ import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { BlobStore } from '../store/blob-store.ts';
+import type { HostedIndex } from '../store/hosted-index.ts';
 import type { ManifestRecord, MetadataStore } from '../store/metadata-store.ts';
 import type { RegistryClient } from '../upstream/registry-client.ts';
 import type { UpstreamTable } from '../upstream/route.ts';
@@ -29,6 +30,8 @@ export interface ProxyDeps {
   readonly clientFor: (upstream: string) => RegistryClient;
   readonly blobs: BlobStore;
   readonly meta: MetadataStore;
+  /** Which content hosted repositories hold (see hosted-guard.ts). */
+  readonly pins: Pick<HostedIndex, 'isPinned'>;
   /** Hot manifests by digest, in front of the stores. */
   readonly manifests: LRUCache<string, CachedManifest>;
   /** Short-lived tags/list answers by upstream+repo+query. */

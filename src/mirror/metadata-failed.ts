@@ -2,7 +2,7 @@
 // without it (cache miss, blobs from disk).
 import type { ProxyDeps } from './deps.ts';
 
-export function metadataFailed(deps: ProxyDeps, err: unknown): void {
+export function metadataFailed(deps: Pick<ProxyDeps, 'metrics' | 'logger'>, err: unknown): void {
   deps.metrics.redisErrors.inc();
   deps.logger.warn({ err }, 'metadata store failed; serving without it');
 }

@@ -3,7 +3,8 @@
 import { OciError } from '../oci/errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import type { BlobStream } from '../store/blob-stream.ts';
-import type { ByteRange } from '../store/blob-store.ts';
+import type { ByteRange, StoredBlob } from '../store/blob-store.ts';
+import { servableByMirror } from './hosted-guard.ts';
 import type { Routed } from '../upstream/route.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BlobDownload } from './blob-download.ts';
@@ -22,7 +23,7 @@ export interface BlobAnswer {
 
 export async function pullBlob(deps: ProxyDeps, routed: Routed, digestText: string): Promise<BlobAnswer> {
   const digest = parseDigest(digestText).value;
-  const held = await deps.blobs.stat(digest);
+  const held = await heldForMirror(deps, digest);
   if (held) {
     deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'hit' });
     return fromStore(deps, digest, held.size);
@@ -54,6 +55,12 @@ export async function pullBlob(deps: ProxyDeps, routed: Routed, digestText: stri
   const stored = await deps.blobs.stat(digest);
   if (!stored) throw new OciError('UNAVAILABLE', 'blob download by another mirror process did not complete', { status: 502, detail: { digest } });
   return fromStore(deps, digest, stored.size);
+}
+
+/** The stored blob, if the mirror may serve it (hosted-guard.ts). */
+async function heldForMirror(deps: ProxyDeps, digest: string): Promise<StoredBlob | undefined> {
+  const held = await deps.blobs.stat(digest);
+  return held && (await servableByMirror(deps, digest, 'blob')) ? held : undefined;
 }
 
 function fromStore(deps: ProxyDeps, digest: string, size: number): BlobAnswer {
@@ -163,7 +170,7 @@ function track(deps: ProxyDeps, download: InflightBlob, routed: Routed, success:
 /** HEAD of a blob: the size, from disk, from a download in progress, or from an upstream HEAD (no download). */
 export async function headBlob(deps: ProxyDeps, routed: Routed, digestText: string): Promise<{ size: number | undefined; source: 'cache' | 'upstream' }> {
   const digest = parseDigest(digestText).value;
-  const held = await deps.blobs.stat(digest);
+  const held = await heldForMirror(deps, digest);
   if (held) {
     deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'hit' });
     return { size: held.size, source: 'cache' };

@@ -13,6 +13,7 @@ import { drain } from '../upstream/http-request.ts';
 import type { UpstreamResponse } from '../upstream/registry-client.ts';
 import type { Routed } from '../upstream/route.ts';
 import type { CachedManifest, ProxyDeps } from './deps.ts';
+import { servableByMirror } from './hosted-guard.ts';
 import { metadataFailed } from './metadata-failed.ts';
 import { upstreamError } from './upstream-answer.ts';
 
@@ -28,12 +29,13 @@ export interface ManifestAnswer extends CachedManifest {
 
 export async function pullManifest(deps: ProxyDeps, routed: Routed, reference: string, accept: AcceptSet): Promise<ManifestAnswer> {
   if (looksLikeDigest(reference)) return byDigest(deps, routed, parseDigest(reference).value);
-  if (!isTag(reference)) throw new OciError('MANIFEST_INVALID', 'invalid tag', { status: 400, detail: { tag: reference.slice(0, 200) } });
+  // A tag that cannot exist is unknown, as the distribution-spec conformance suite expects (404, not 400).
+  if (!isTag(reference)) throw new OciError('MANIFEST_UNKNOWN', 'manifest unknown: not a valid tag', { detail: { tag: reference.slice(0, 200) } });
   return byTag(deps, routed, reference, accept);
 }
 
 async function byDigest(deps: ProxyDeps, routed: Routed, digest: string): Promise<ManifestAnswer> {
-  const local = await loadLocal(deps, digest);
+  const local = (await servableByMirror(deps, digest, 'manifest')) ? await loadLocal(deps, digest) : undefined;
   if (local) {
     deps.metrics.cacheLookups.inc({ kind: 'manifest', result: 'hit' });
     return { ...local, cache: 'hit' };

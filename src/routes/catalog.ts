@@ -1,20 +1,29 @@
-// GET /v2/_catalog[?n=&last=]: the repositories this mirror holds, named as a client pulls them
-// through it (default upstream: plain; others: with the upstream's name as path prefix).
+// GET /v2/_catalog[?n=&last=]: every repository this registry answers from its own store: hosted
+// repositories, pushed overrides and cached repositories, named as a client pulls them (default
+// upstream: plain; others: with the upstream's name as path prefix). Upstream repositories nobody
+// pulled through the mirror are not listed: the mirror does not know them.
 import { Hono } from 'hono';
 import type { AppEnv } from '../http/env.ts';
 import { OciError } from '../oci/errors.ts';
-import type { ProxyDeps } from '../mirror/deps.ts';
+import { parseOverrideKey } from '../store/hosted-index.ts';
+import type { RegistryDeps } from './deps.ts';
 
-export function catalogRoutes(deps: ProxyDeps): Hono<AppEnv> {
+export function catalogRoutes(deps: RegistryDeps): Hono<AppEnv> {
   return new Hono<AppEnv>().get('/v2/_catalog', async (c) => {
     c.set('route', 'catalog');
     const n = c.req.query('n');
     if (n !== undefined && !/^\d{1,6}$/.test(n)) throw new OciError('UNSUPPORTED', 'n must be a non-negative integer', { status: 400 });
     const last = c.req.query('last');
-    const names = (await deps.meta.listRepos())
-      .map(({ upstream, repo }) => (deps.table.byName(upstream)?.isDefault ? repo : `${upstream}/${repo}`))
-      .sort();
-    const after = last === undefined ? names : names.filter((name) => name > last);
+    const table = deps.resolver.table;
+    const clientName = (upstream: string, repo: string) => (table.byName(upstream)?.isDefault ? repo : `${upstream}/${repo}`);
+    const [cached, hosted] = await Promise.all([deps.mirror.meta.listRepos().catch(() => []), deps.hosted.index.listRepos()]);
+    const names = new Set(cached.map(({ upstream, repo }) => clientName(upstream, repo)));
+    for (const key of hosted) {
+      const override = parseOverrideKey(key);
+      names.add(override ? clientName(override.upstream, override.repo) : key);
+    }
+    const sorted = [...names].sort();
+    const after = last === undefined ? sorted : sorted.filter((name) => name > last);
     const page = n === undefined ? after : after.slice(0, Number(n));
     if (n !== undefined && after.length > page.length && page.length > 0) {
       c.header('Link', `</v2/_catalog?n=${n}&last=${encodeURIComponent(page[page.length - 1]!)}>; rel="next"`);

@@ -48,7 +48,7 @@ export async function startMirror(input: ConfigInput & { env?: NodeJS.ProcessEnv
   });
   const logger = createLogger(config.log.level, sink);
   const runtime = await createRuntime(config, logger, createMetrics('test'));
-  const app = createApp(runtime.deps, { readiness: runtime.readiness });
+  const app = createApp(runtime.registry, { readiness: runtime.readiness });
   let server: RunningServer | undefined = await listen(app, config.listen, config.tls);
   const tlsPorts = server.tlsAddresses.map((a) => a.port);
   // The same admin app `serve` starts, but a failure to listen fails the test instead of being logged.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rewriteLink } from '../../src/routes/tags.ts';
+import { rewriteLink } from '../../src/mirror/pull-tags.ts';
 
 describe('tags/list next-page links', () => {
   it('points the upstream repository path at the name the client used, keeping n and last', () => {

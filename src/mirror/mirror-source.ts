@@ -1,0 +1,19 @@
+// The mirror as a ReadSource: an upstream's repository, through the cache.
+import type { ReadSource } from '../namespaces/source.ts';
+import type { Routed } from '../upstream/route.ts';
+import type { ProxyDeps } from './deps.ts';
+import { headBlob, pullBlob } from './pull-blob.ts';
+import { pullManifest } from './pull-manifest.ts';
+import { pullTags } from './pull-tags.ts';
+
+export function mirrorSource(deps: ProxyDeps, routed: Routed, client: { name: string; ns: string | undefined }): ReadSource {
+  return {
+    async manifest(reference, accept) {
+      const answer = await pullManifest(deps, routed, reference, accept);
+      return { digest: answer.digest, mediaType: answer.record.mediaType, body: answer.body, cache: answer.cache };
+    },
+    headBlob: (digest) => headBlob(deps, routed, digest),
+    blob: (digest) => pullBlob(deps, routed, digest),
+    tags: (query) => pullTags(deps, routed, query, client),
+  };
+}

@@ -1,0 +1,10 @@
+// What the endpoint families get: the namespace resolver and the two sources' own deps.
+import type { HostedDeps } from '../hosted/deps.ts';
+import type { ProxyDeps } from '../mirror/deps.ts';
+import type { NamespaceResolver } from '../namespaces/resolve.ts';
+
+export interface RegistryDeps {
+  readonly resolver: NamespaceResolver;
+  readonly hosted: HostedDeps;
+  readonly mirror: ProxyDeps;
+}
