@@ -1,12 +1,12 @@
 // The admin API (JSON), served only on the admin listener (config `admin.listen`, loopback by default):
-//   GET    /_ocimirror/repositories                 cached repositories
+//   GET    /_ocimirror/repositories                 cached and hosted repositories, and the bytes of each kind
 //   GET    /_ocimirror/repositories/<name>          a repository's tags, digests, sizes, times
 //   GET    /_ocimirror/images/<name>:<tag>|@<digest>[?platform=os/arch]   inspect a cached image
 //   DELETE /_ocimirror/images/<name>:<tag>[?dryRun=1]                      rm: drop the tag, free its blobs
 // <name> is routed as in /v2/<name>/...: a leading upstream name or alias (docker.io/library/alpine,
 // ghcr.io/org/app), else the default upstream; `?ns=<registry>` picks the upstream as containerd does.
 import { Hono, type Context } from 'hono';
-import { describeRepository, listRepositories } from '../cache/inventory.ts';
+import { describeRepository, listHostedRepositories, listRepositories } from '../cache/inventory.ts';
 import { inspectImage } from '../cache/inspect.ts';
 import { removeTag } from '../cache/remove-tag.ts';
 import type { AppEnv } from '../http/env.ts';
@@ -15,18 +15,22 @@ import { splitReference } from '../oci/image-ref.ts';
 import { isTag } from '../oci/reference.ts';
 import { parseDigest } from '../oci/digest.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
+import type { RegistryDeps } from '../routes/deps.ts';
 import type { Routed } from '../upstream/route.ts';
 
 export const ADMIN_PREFIX = '/_ocimirror';
 
-export function adminRoutes(deps: ProxyDeps): Hono<AppEnv> {
+export function adminRoutes(registry: RegistryDeps): Hono<AppEnv> {
+  const deps = registry.mirror;
   // Removals run one at a time: each computes what the others keep.
   let removals: Promise<unknown> = Promise.resolve();
 
   return new Hono<AppEnv>()
     .get(`${ADMIN_PREFIX}/repositories`, async (c) => {
       c.set('route', 'admin_repositories');
-      return c.json({ repositories: await listRepositories(deps) });
+      const [cached, hosted] = await Promise.all([listRepositories(deps), listHostedRepositories(registry.hosted, deps.table)]);
+      const repositories = [...cached, ...hosted].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.kind < b.kind ? -1 : 1));
+      return c.json({ repositories, usage: { cacheBytes: deps.budget.bytes, hostedBytes: deps.budget.hostedBytes } });
     })
     .get(`${ADMIN_PREFIX}/repositories/:name{.+}`, async (c) => {
       c.set('route', 'admin_repository');

@@ -1,10 +1,16 @@
-// `ocimirror ls`: the cached repositories, and per repository its tags with digests, sizes and times.
+// `ocimirror ls`: the cached and hosted repositories, and per cached repository its tags with digests,
+// sizes and times.
+import type { HostedDeps } from '../hosted/deps.ts';
 import { OciError } from '../oci/errors.ts';
+import { parseOverrideKey } from '../store/hosted-index.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
 import type { UpstreamTable } from '../upstream/route.ts';
 import { walkManifests } from './manifest-tree.ts';
 
 export interface RepositorySummary {
+  /** cached: fetched from `upstream`; hosted: pushed to a hosted namespace; override: pushed to stand in for `upstream`'s. */
+  readonly kind: 'cached' | 'hosted' | 'override';
+  /** The upstream, or "hosted". */
   readonly upstream: string;
   readonly repo: string;
   /** The name a client pulls it by through the mirror (as /v2/_catalog lists it). */
@@ -50,11 +56,24 @@ export async function listRepositories(deps: ProxyDeps): Promise<RepositorySumma
   const repos = await deps.meta.listRepos();
   return Promise.all(
     repos.map(async ({ upstream, repo }) => ({
+      kind: 'cached' as const,
       upstream,
       repo,
       name: mirrorName(deps.table, upstream, repo),
       tags: (await deps.meta.listTags(upstream, repo)).length,
     })),
+  );
+}
+
+/** Hosted repositories and overrides, named as clients pull them. */
+export async function listHostedRepositories(hosted: HostedDeps, table: UpstreamTable): Promise<RepositorySummary[]> {
+  return Promise.all(
+    (await hosted.index.listRepos()).map(async (key) => {
+      const tags = (await hosted.index.listTags(key)).length;
+      const override = parseOverrideKey(key);
+      if (!override) return { kind: 'hosted' as const, upstream: 'hosted', repo: key, name: key, tags };
+      return { kind: 'override' as const, upstream: override.upstream, repo: override.repo, name: mirrorName(table, override.upstream, override.repo), tags };
+    }),
   );
 }
 

@@ -1,7 +1,8 @@
 // `ocimirror rm`: drops a cached tag (every Accept-class answer of it), then frees the manifests, configs
 // and layers that nothing else cached still uses. "Still used" means reachable from any other cached tag,
 // or from any other manifest the store holds (an image pulled only by digest, as Kubernetes does with
-// pinned images, has no tag but must keep its layers). A blob a download is writing is never touched.
+// pinned images, has no tag but must keep its layers). A blob a download is writing is never touched,
+// nor content a hosted repository or override holds (pushed data, not cache).
 import { OciError } from '../oci/errors.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
 import { digestsOf, walkManifests } from './manifest-tree.ts';
@@ -41,7 +42,8 @@ export async function removeTag(deps: ProxyDeps, target: { upstream: string; rep
   const image = await walkManifests(deps, roots);
   const candidates = digestsOf(image);
   const keep = digestsOf(await walkManifests(deps, await otherRoots(deps, target, new Set(image.manifests.keys()))));
-  const doomed = [...candidates].filter((d) => !keep.has(d) && !deps.downloads.has(d));
+  const hosted = new Set((await Promise.all([...candidates].map(async (d) => ((await deps.pins.isPinned(d)) ? d : undefined)))).filter((d) => d !== undefined));
+  const doomed = [...candidates].filter((d) => !keep.has(d) && !deps.downloads.has(d) && !hosted.has(d));
 
   const freed: FreedBlob[] = [];
   if (!options.dryRun) {
@@ -52,7 +54,8 @@ export async function removeTag(deps: ProxyDeps, target: { upstream: string; rep
       deps.manifests.delete(digest);
       const held = await deps.blobs.stat(digest);
       await deps.meta.forgetBlob(digest).catch(() => {});
-      if (held && (await deps.blobs.delete(digest))) {
+      // A push may claim the blob meanwhile: the store asks again before the bytes go.
+      if (held && (await deps.blobs.delete(digest, () => deps.pins.isPinned(digest)))) {
         freed.push({ digest, size: held.size });
         deps.budget.removed(held.size);
       }
@@ -64,7 +67,7 @@ export async function removeTag(deps: ProxyDeps, target: { upstream: string; rep
     }
   }
   const freedBytes = freed.reduce((sum, b) => sum + b.size, 0);
-  const shared = [...candidates].filter((d) => keep.has(d)).length;
+  const shared = [...candidates].filter((d) => keep.has(d) || hosted.has(d)).length;
   deps.logger.info({ upstream, repo, tag, digests: roots, freed_blobs: freed.length, freed_bytes: freedBytes, shared_blobs: shared, dryRun: !!options.dryRun }, 'cached tag removed');
   return { upstream, repo, tag, digests: roots, freed, freedBytes, shared, dryRun: !!options.dryRun };
 }

@@ -7,7 +7,8 @@ import { formatBytes, formatTime, manifestKind, shortDigest, table } from './for
 
 export const LS_USAGE = `Usage: ocimirror ls [repository[:tag]] [options]
 
-Without a repository: the cached repositories and their tag counts. With one (alpine, library/alpine,
+Without a repository: the cached and hosted repositories with their tag counts, and the bytes the
+cache and the hosted repositories hold (hosted content is never evicted). With one (alpine, library/alpine,
 docker.io/library/alpine, ghcr.io/org/app): its cached tags with digest, type, size on disk, when the
 upstream last confirmed the tag, and when a client last pulled one of its blobs.
 
@@ -39,9 +40,14 @@ export async function lsCommand(argv: string[]): Promise<number> {
   const base = adminBase(values.admin);
   return reportFailures('ls', async () => {
     if (positionals.length === 0) {
-      const { repositories } = await adminRequest<{ repositories: RepositorySummary[] }>(base, 'GET', '/_ocimirror/repositories');
-      if (values.json) console.log(JSON.stringify({ repositories }, null, 2));
-      else console.log(table(['REPOSITORY', 'UPSTREAM', 'TAGS'], repositories.map((r) => [r.name, r.upstream, String(r.tags)])));
+      const answer = await adminRequest<{ repositories: RepositorySummary[]; usage?: { cacheBytes: number; hostedBytes: number } }>(base, 'GET', '/_ocimirror/repositories');
+      if (values.json) {
+        console.log(JSON.stringify(answer, null, 2));
+        return 0;
+      }
+      const upstreamColumn = (r: RepositorySummary) => (r.kind === 'override' ? `${r.upstream} (override)` : r.upstream);
+      console.log(table(['REPOSITORY', 'UPSTREAM', 'TAGS'], answer.repositories.map((r) => [r.name, upstreamColumn(r), String(r.tags)])));
+      if (answer.usage) console.log(`\ncache: ${formatBytes(answer.usage.cacheBytes)}   hosted: ${formatBytes(answer.usage.hostedBytes)} (never evicted)`);
       return 0;
     }
     const ref = parseImageRef(positionals[0]!);

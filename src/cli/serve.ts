@@ -77,7 +77,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     await runtime.close();
     return 1;
   }
-  const admin = await startAdmin(runtime.deps, logger);
+  const admin = await startAdmin(runtime.registry, logger);
   logger.info(
     {
       version: packageVersion(),

@@ -8,6 +8,7 @@ import { buildImage, buildIndex, skopeoCopy, skopeoInspect, type BuiltImage, typ
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { runCommand } from '../support/command.ts';
+import { ocimirrorOk } from '../support/cli.ts';
 import { requireBinary } from '../support/binaries.ts';
 import { makeTempDir, removeTempDir } from '../support/tmp.ts';
 
@@ -72,6 +73,31 @@ describe('pushing to a hosted namespace with skopeo', () => {
     }
     const tags = await runCommand(requireBinary('skopeo', 'skopeo'), ['list-tags', '--tls-verify=false', `docker://${mirror.host}/myorg/team/tool`]);
     expect((JSON.parse(tags.stdout) as { Tags: string[] }).Tags).toEqual(['2']);
+  });
+
+  it('shows hosted repositories and hosted bytes apart from the cache in `ocimirror ls` and the metrics', async () => {
+    const { stdout } = await ocimirrorOk(['ls', '--admin', mirror.adminUrl!]);
+    expect(stdout).toMatch(/^lab\/app\s+hosted\s+1$/m);
+    expect(stdout).toMatch(/^myorg\/team\/tool\s+hosted\s+1$/m);
+    const pushed = image.manifestSize + image.layers.reduce((n, l) => n + l.size, 0);
+    expect(stdout).toMatch(/^cache: \S+ \S+ {3}hosted: \S+ \S+ \(never evicted\)$/m);
+    const metrics = await (await req('/metrics')).text();
+    const gauge = Number(/^ocimirror_hosted_size_bytes (\d+)$/m.exec(metrics)?.[1]);
+    expect(gauge).toBeGreaterThan(pushed);
+    expect(/^ocimirror_blob_store_size_bytes (\d+)$/m.exec(metrics)?.[1]).toBe('0');
+  });
+
+  it('keeps hosted blobs when `ocimirror rm` drops a cached image that shares them', async () => {
+    const upstream = await buildImage(join(work, 'shared'), { tag: '1', layers: [{ files: { shared: 'layer from the upstream\n' } }] });
+    await skopeoCopy(upstream.ociRef, `docker://${registry.host}/library/shared:1`);
+    // Cached through the mirror, then pushed from there into a hosted repository: the same bytes, stored once.
+    await skopeoCopy(`docker://${mirror.host}/library/shared:1`, `docker://${mirror.host}/lab/shared-copy:1`, { preserveDigests: true });
+    const removed = await ocimirrorOk(['rm', '--admin', mirror.adminUrl!, 'library/shared:1']);
+    expect(removed.stdout).not.toContain(upstream.layers[0]!.digest.slice(7, 19));
+    for (const digest of [upstream.manifestDigest, upstream.configDigest, upstream.layers[0]!.digest]) {
+      const kind = digest === upstream.manifestDigest ? 'manifests' : 'blobs';
+      expect((await req(`/v2/lab/shared-copy/${kind}/${digest}`, { headers: { accept: OCI_MANIFEST } })).status, digest).toBe(200);
+    }
   });
 
   it('lists hosted repositories in _catalog beside cached ones', async () => {

@@ -52,7 +52,7 @@ export async function startMirror(input: ConfigInput & { env?: NodeJS.ProcessEnv
   let server: RunningServer | undefined = await listen(app, config.listen, config.tls);
   const tlsPorts = server.tlsAddresses.map((a) => a.port);
   // The same admin app `serve` starts, but a failure to listen fails the test instead of being logged.
-  let admin = config.admin.listen.length ? await listen(createAdminApp(runtime.deps), config.admin.listen) : undefined;
+  let admin = config.admin.listen.length ? await listen(createAdminApp(runtime.registry), config.admin.listen) : undefined;
   const port = server.addresses[0]!.port;
   const stop = async () => {
     if (!server) return;
