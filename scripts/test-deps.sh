@@ -17,7 +17,11 @@ DEPS=(
   "setpriv          util-linux         children die with the test process (--pdeathsig)"
   "containerd       containerd         pulling through the mirror"
   "ctr              containerd         containerd client"
-  "podman           podman             pulling through the mirror"
+  "podman           podman             pulling through the mirror, pushing to hosted repos"
+  "dockerd          docker.io          private Docker engine pushing to hosted repos"
+  "docker           docker.io          Docker CLI (the engine's own version, /usr/bin/docker)"
+  "buildah          buildah            building and pushing images from scratch"
+  "busybox          busybox-static     tiny static rootfs for locally built base images"
   "prometheus       prometheus         scraping metrics"
   "promtool         prometheus         checking metrics and rules"
   "nginx            nginx              TLS front end tests"
@@ -47,7 +51,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-# Keep package scripts from starting daemons (nginx on :80, containerd, redis):
+# Keep package scripts from starting daemons (nginx on :80, containerd, redis, docker):
 # tests start their own on loopback ports. Only if the system has no policy yet.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
