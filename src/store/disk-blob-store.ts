@@ -14,6 +14,10 @@ import { DigestMismatchError, type BlobStore, type BlobUpload, type ByteRange, t
 import { createDiskSession, expireDiskSessions, openDiskSession, type SessionHome } from './disk-upload-session.ts';
 
 const TEMP_DIR = '_uploads';
+/** A blob moved aside by delete(digest, keep) while keep() is asked: `deleting-<algorithm>-<hex>-<random>`. */
+const DELETING = 'deleting-';
+/** A delete's keep() is asked within seconds; an aside file older than this was left by a crash. */
+const ASIDE_GRACE_MS = 60_000;
 /** Push upload sessions (disk-upload-session.ts). */
 const SESSIONS_DIR = '_sessions';
 
@@ -33,6 +37,10 @@ export class DiskBlobStore implements BlobStore {
     const now = Date.now();
     for (const name of await readdir(join(this.#root, TEMP_DIR))) {
       const path = join(this.#root, TEMP_DIR, name);
+      if (name.startsWith(DELETING)) {
+        await this.#restoreAside(name);
+        continue;
+      }
       const info = await stat(path).catch(() => undefined);
       if (info && now - info.mtimeMs >= options.removeUploadsOlderThanMs) {
         await rm(path, { force: true });
@@ -40,6 +48,22 @@ export class DiskBlobStore implements BlobStore {
       }
     }
     return removed;
+  }
+
+  /**
+   * A crash (or another replica's start) between delete's move aside and its decision: nothing was
+   * decided, so the blob goes back (eviction will choose it again if it is still unclaimed cache).
+   */
+  async #restoreAside(name: string): Promise<void> {
+    const match = /^deleting-([a-z0-9]+)-([0-9a-f]+)-[0-9a-f]+$/.exec(name);
+    const aside = join(this.#root, TEMP_DIR, name);
+    if (!match) return;
+    const path = this.#path(`${match[1]}:${match[2]}`);
+    // Only if it is old enough not to be another replica's delete in progress.
+    const info = await stat(aside).catch(() => undefined);
+    if (!info || Date.now() - info.ctimeMs < ASIDE_GRACE_MS) return;
+    if (await stat(path).then(() => true, () => false)) await rm(aside, { force: true });
+    else await mkdir(join(path, '..'), { recursive: true }).then(() => rename(aside, path));
   }
 
   /** The path of a blob; the digest is validated first, so no input can name a file outside the tree. */
@@ -104,14 +128,20 @@ export class DiskBlobStore implements BlobStore {
   async delete(digest: string, keep?: () => Promise<boolean>): Promise<boolean> {
     const path = this.#path(digest);
     if (keep) {
-      // Out of sight first (atomic), then ask: a blob claimed meanwhile goes back where it was.
-      const aside = join(this.#root, TEMP_DIR, `deleting-${randomBytes(8).toString('hex')}`);
+      // Out of sight first (atomic), then ask: a blob claimed meanwhile goes back where it was. The name
+      // says which blob it is, so that a crash in between is undone at the next start (init).
+      const { algorithm, hex } = parseDigest(digest);
+      const aside = join(this.#root, TEMP_DIR, `${DELETING}${algorithm}-${hex}-${randomBytes(4).toString('hex')}`);
       const moved = await rename(path, aside).then(() => true, () => false);
       if (!moved) return false;
-      if (await keep()) {
-        await rename(aside, path);
-        return false;
+      let claimed = true;
+      try {
+        claimed = await keep();
+      } finally {
+        // A keep() that fails counts as a claim: the blob goes back.
+        if (claimed) await rename(aside, path);
       }
+      if (claimed) return false;
       await rm(aside, { force: true });
       return true;
     }

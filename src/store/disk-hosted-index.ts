@@ -54,8 +54,9 @@ export class DiskHostedIndex implements HostedIndex {
   }
 
   async putManifest(repo: string, digest: string, manifest: HostedManifest): Promise<void> {
+    const path = this.#digestPath(repo, MANIFESTS, digest); // refuses a bad key before anything is pinned
     await this.pin(digest);
-    await writeAtomically(this.#digestPath(repo, MANIFESTS, digest), JSON.stringify(manifest));
+    await writeAtomically(path, JSON.stringify(manifest));
   }
 
   async deleteManifest(repo: string, digest: string): Promise<boolean> {
@@ -67,21 +68,21 @@ export class DiskHostedIndex implements HostedIndex {
   }
 
   async linkBlob(repo: string, digest: string, size: number): Promise<void> {
+    const path = this.#digestPath(repo, BLOBS, digest); // refuses a bad key before anything is pinned
     await this.pin(digest);
-    const path = this.#digestPath(repo, BLOBS, digest);
     if (await exists(path)) return;
     await writeAtomically(path, `${size}\n`);
   }
 
-  hasBlob(repo: string, digest: string): Promise<boolean> {
+  async hasBlob(repo: string, digest: string): Promise<boolean> {
     return exists(this.#digestPath(repo, BLOBS, digest));
   }
 
-  unlinkBlob(repo: string, digest: string): Promise<boolean> {
+  async unlinkBlob(repo: string, digest: string): Promise<boolean> {
     return remove(this.#digestPath(repo, BLOBS, digest));
   }
 
-  isPinned(digest: string): Promise<boolean> {
+  async isPinned(digest: string): Promise<boolean> {
     const { algorithm, hex } = parseDigest(digest);
     return exists(join(this.#pins, algorithm, hex));
   }

@@ -6,7 +6,8 @@
 // Hashing: the bytes are hashed as they arrive while one process receives them in order; when that
 // state is lost (a restart, another replica took a chunk, sha512 asked for) commit hashes the file.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import { BatchedFileWriter } from './batched-file-writer.ts';
@@ -57,17 +58,19 @@ export async function expireDiskSessions(home: SessionHome, olderThanMs: number)
   let removed = 0;
   const now = Date.now();
   for (const name of await readdir(home.dir).catch(() => [] as string[])) {
-    if (!ID.test(name) || home.busy.has(name)) continue;
+    if (!ID.test(name) || home.busy.has(name) || (await locked(home, name))) continue;
     const info = await stat(join(home.dir, name)).catch(() => undefined);
     if (info && now - info.mtimeMs >= olderThanMs) {
       await removeSession(home, name);
       removed++;
     }
   }
-  // Sidecars whose data file is gone (a crash between the two removals).
+  // Sidecars and locks whose data file is gone (a crash between the removals, or a finished session).
   for (const name of await readdir(home.dir).catch(() => [] as string[])) {
-    const id = name.replace(/\.json$/, '');
-    if (name.endsWith('.json') && ID.test(id) && !(await stat(join(home.dir, id)).catch(() => undefined))) await rm(join(home.dir, name), { force: true });
+    const id = name.replace(/\.(json|lock)$/, '');
+    if (id === name || !ID.test(id) || (await stat(join(home.dir, id)).catch(() => undefined))) continue;
+    if (name.endsWith(LOCK) && !(await isStale(join(home.dir, name)))) continue;
+    await rm(join(home.dir, name), { force: true });
   }
   return removed;
 }
@@ -76,6 +79,12 @@ async function removeSession(home: SessionHome, id: string): Promise<void> {
   home.hashes.delete(id);
   await rm(join(home.dir, id), { force: true });
   await rm(join(home.dir, `${id}.json`), { force: true });
+}
+
+/** Whether another request (here or in another process) holds the session's lock now. */
+async function locked(home: SessionHome, id: string): Promise<boolean> {
+  const path = join(home.dir, `${id}${LOCK}`);
+  return (await stat(path).then(() => true, () => false)) && !(await isStale(path));
 }
 
 class DiskSession implements UploadSession {
@@ -158,14 +167,81 @@ class DiskSession implements UploadSession {
     await removeSession(this.#home, this.id);
   }
 
-  /** One request at a time per session in this process; a second one meanwhile is out of order. */
+  /**
+   * One request at a time per session, across the processes sharing the store: a lock file next to the
+   * session, created exclusively. A second request meanwhile is out of order (416): were two appends to
+   * run at once, the bytes under one digest could come from both.
+   */
   async #exclusive<T>(work: () => Promise<T>): Promise<T> {
     if (this.#home.busy.has(this.id)) throw new UploadOffsetError(await this.size(), -1);
     this.#home.busy.add(this.id);
     try {
-      return await work();
+      const lock = await acquireLock(join(this.#home.dir, `${this.id}${LOCK}`));
+      if (!lock) throw new UploadOffsetError(await this.size(), -1);
+      try {
+        return await work();
+      } finally {
+        await lock.release();
+      }
     } finally {
       this.#home.busy.delete(this.id);
     }
+  }
+}
+
+const LOCK = '.lock';
+/** A holder refreshes its lock's mtime this often... */
+const LOCK_HEARTBEAT_MS = 5_000;
+/** ...so a lock untouched this long was left by a process that died (on any host). */
+const LOCK_STALE_MS = 30_000;
+
+async function acquireLock(path: string): Promise<{ release(): Promise<void> } | undefined> {
+  const owner = JSON.stringify({ host: hostname(), pid: process.pid });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const created = await writeFile(path, owner, { flag: 'wx' }).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') return false;
+        throw err;
+      },
+    );
+    if (created) {
+      const heartbeat = setInterval(() => {
+        const now = new Date();
+        void utimes(path, now, now).catch(() => {});
+      }, LOCK_HEARTBEAT_MS);
+      heartbeat.unref();
+      return {
+        release: async () => {
+          clearInterval(heartbeat);
+          await rm(path, { force: true });
+        },
+      };
+    }
+    if (!(await isStale(path))) return undefined;
+    await rm(path, { force: true });
+  }
+  return undefined;
+}
+
+/** Left by a process that died: on this host and no longer running, or not refreshed for a while. */
+async function isStale(path: string): Promise<boolean> {
+  const [info, text] = await Promise.all([stat(path).catch(() => undefined), readFile(path, 'utf8').catch(() => undefined)]);
+  if (!info) return true;
+  if (Date.now() - info.mtimeMs > LOCK_STALE_MS) return true;
+  try {
+    const { host, pid } = JSON.parse(text ?? '') as { host?: string; pid?: number };
+    return host === hostname() && typeof pid === 'number' && !isRunning(pid);
+  } catch {
+    return false; // being written right now
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

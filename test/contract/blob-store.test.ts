@@ -12,12 +12,18 @@ import { describeBlobStore, HOSTILE_DIGESTS, readAll, sha256 } from './blob-stor
 
 const DAY_MS = 86_400_000;
 
-describeBlobStore('DiskBlobStore', async () => {
-  const dir = await makeTempDir('disk-blob-store');
-  const store = new DiskBlobStore(join(dir, 'blobs'));
-  await store.init({ removeUploadsOlderThanMs: DAY_MS });
-  return { store, cleanup: () => removeTempDir(dir) };
-});
+describeBlobStore(
+  'DiskBlobStore',
+  async () => {
+    const dir = await makeTempDir('disk-blob-store');
+    const open = async () => {
+      const store = new DiskBlobStore(join(dir, 'blobs'));
+      await store.init({ removeUploadsOlderThanMs: DAY_MS });
+      return store;
+    };
+    return { store: await open(), another: open, cleanup: () => removeTempDir(dir) };
+  }
+);
 
 /** Every file under `dir`, as sorted paths relative to it. */
 async function filesUnder(dir: string): Promise<string[]> {
