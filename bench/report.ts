@@ -49,7 +49,7 @@ export function renderReport(report: Report): string {
     '',
     'MB = 10^6 bytes. Ratios are ocimirror divided by the other column; for the throughput rows, the median of the ratios within each repetition (see Details).',
     '',
-    '| Measurement | ocimirror | peer (registry proxy) | nginx | direct from upstream | ocimirror/peer | ocimirror/nginx | ocimirror/direct | Target | Met |',
+    '| Measurement | ocimirror | peer (docker-registry; proxy mode except in the push rows) | nginx | direct from upstream | ocimirror/peer | ocimirror/nginx | ocimirror/direct | Target | Met |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | :---: |',
     ...report.rows.map((row) =>
       [

@@ -1,5 +1,6 @@
-// `npm run bench`: ocimirror against the reference registry in proxy mode (the peer) and nginx serving
-// the same file (the physical-limit reference), all on loopback, in one run that stops by itself.
+// `npm run bench`: ocimirror against the reference registry in proxy mode (the peer; for pushes, in plain
+// registry mode) and nginx serving the same file (the physical-limit reference), all on loopback, in one
+// run that stops by itself.
 // Writes bench/RESULTS.md.
 import { stat, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -11,6 +12,7 @@ import { buildImage, pushImage, skopeoCopy, type BuiltImage } from '../test/supp
 import { INSTALLED_BIN, startMirrorProcess, type MirrorProcess } from '../test/support/mirror-process.ts';
 import { startRegistry, type RunningRegistry } from '../test/support/registry.ts';
 import { makeTempDir, removeTempDir } from '../test/support/tmp.ts';
+import type { ConfigInput } from '../src/config/schema.ts';
 import { accessLogFrom, blobGets } from './access-log.ts';
 import { curlDownloads, hashedDownload, parallelThroughput, runWrk, type WrkResult } from './clients.ts';
 import { machineFacts, memoryOf, pidByCommandLine } from './machine.ts';
@@ -37,8 +39,14 @@ const COLD_PULL_REPS = 3;
 const LINK_BYTES_PER_SEC = 50 * 1_000_000;
 const COLD_CLIENTS = 100;
 const RSS_CLIENTS = 50;
+/** The pushed image: PUSH_LAYERS layers of PUSH_LAYER_MIB MiB of incompressible bytes each (1 GiB). */
+const PUSH_LAYERS = 4;
+const PUSH_LAYER_MIB = 256;
+const PUSH_REPS = 3;
+/** Concurrent pushes of differently seeded images (so every byte is uploaded) in the memory row. */
+const PUSH_CONCURRENT = 4;
 
-/** For working on one part: BENCH_ONLY=throughput,manifests,pull,cold,rss runs only those and writes no RESULTS.md. */
+/** For working on one part: BENCH_ONLY=throughput,manifests,pull,cold,rss,push runs only those and writes no RESULTS.md. */
 const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 const enabled = (part: string) => only === undefined || only.includes(part);
 
@@ -125,10 +133,11 @@ async function main(): Promise<void> {
   }
   if (enabled('cold')) await coldConcurrentClients(upstream, blobLayer);
   if (big) await peakMemory(upstream, big.layers[0]!);
+  if (enabled('push')) await pushes(upstream, work);
 
   const setup = [
     `upstream: docker-registry (distribution 2.8) on 127.0.0.1, filesystem storage, filled with \`skopeo copy\` from OCI layouts built by test/support/images.ts (incompressible AES-CTR bytes, gzip level 0)`,
-    `peer: the same docker-registry in \`proxy:\` mode (remoteurl = the upstream), fresh data dir per instance`,
+    `peer: the same docker-registry in \`proxy:\` mode (remoteurl = the upstream), fresh data dir per instance; in the push rows, in plain registry mode (no \`proxy:\`), the push target`,
     `nginx: \`daemon off\`, \`worker_processes auto\`, \`sendfile on\`, \`access_log off\`, serving the upstream registry's own blob file; for comparison only, a second nginx with \`sendfile off\` (on this virtual machine, copying through user space measured faster than sendfile)`,
     `ocimirror: \`node dist/cli/main.js serve\` (the compiled entry installs run) as a child process (test/support/mirror-process.ts), embedded metadata store, log level \`${LOG_LEVEL}\` (its default: one JSON line per request, read by the bench through a pipe), default tagTtl (10m)`,
     `blob for throughput and the 100-client test: ${blobLayer.size} bytes (${BLOB_MIB} MiB of random data in a tar+gzip layer); big blob: ${big?.layers[0]?.size} bytes; multi-layer image: ${PULL_LAYERS} layers, ${layered ? sizeOf(layered) : '?'} bytes`,
@@ -175,14 +184,14 @@ interface FreshMirror {
   dispose(): Promise<void>;
 }
 
-/** A new ocimirror process; with a fresh data dir unless one is given. */
-async function freshMirror(upstream: { readonly url: string }, dataDir?: string): Promise<FreshMirror> {
+/** A new ocimirror process; with a fresh data dir unless one is given, and `extra` added to its config. */
+async function freshMirror(upstream: { readonly url: string }, dataDir?: string, extra: Omit<ConfigInput, 'upstreams'> = {}): Promise<FreshMirror> {
   const dir = dataDir ?? (await makeTempDir('bench-ocimirror-data'));
   // The installed command (bin/ocimirror.js on the compiled dist/, with the node flags of its shebang,
   // as `npm install -g` and, with the same flags, the container image run it), not the .ts sources,
   // whose on-the-fly type stripping costs ~30 MB of RSS and start-up time.
   const child = await startMirrorProcess(
-    { dataDir: dir, log: { level: LOG_LEVEL }, upstreams: [{ name: 'upstream', url: upstream.url, default: true }] },
+    { dataDir: dir, log: { level: LOG_LEVEL }, ...extra, upstreams: [{ name: 'upstream', url: upstream.url, default: true }] },
     { executable: INSTALLED_BIN },
   );
   return {
@@ -525,4 +534,164 @@ async function peakMemory(upstream: RunningRegistry, layer: { digest: string; si
       `(running src/cli/main.ts through type stripping instead of dist/ adds about 30 MB to ocimirror's).`,
     '',
   );
+}
+
+/** A server receiving pushes: a fresh ocimirror (hosted namespace `lab`) or a fresh docker-registry in plain registry mode. */
+interface PushTarget {
+  readonly host: string;
+  readonly pid: number;
+  /** Blob uploads into `repository` the server has completed so far (PUT /v2/<repository>/blobs/uploads/<id> answered 201). */
+  completedUploads(repository: string): Promise<number>;
+  dispose(): Promise<void>;
+}
+
+type PushServer = 'ocimirror' | 'peer';
+
+async function pushTarget(kind: PushServer, upstream: RunningRegistry): Promise<PushTarget> {
+  const isUploadPut = (repository: string, method: unknown, path: unknown, status: unknown) =>
+    method === 'PUT' && String(path).startsWith(`/v2/${repository}/blobs/uploads/`) && Number(status) === 201;
+  if (kind === 'ocimirror') {
+    const mirror = await freshMirror(upstream, undefined, { hosted: { namespaces: ['lab'] } });
+    return {
+      host: mirror.process.host,
+      pid: mirror.process.process.pid!,
+      completedUploads: async (repository) => mirror.process.logs().filter((l) => l.msg === 'request' && isUploadPut(repository, l.method, l.path, l.status)).length,
+      dispose: () => mirror.dispose(),
+    };
+  }
+  const registry = await startRegistry();
+  try {
+    const pid = await pidByCommandLine(join(dirname(registry.dataDir), 'config.yml'));
+    return {
+      host: registry.host,
+      pid,
+      completedUploads: async (repository) => {
+        await registry.settle();
+        return registry.requests().filter((r) => isUploadPut(repository, r.method, r.path, r.status)).length;
+      },
+      dispose: () => registry.dispose(),
+    };
+  } catch (err) {
+    await registry.dispose();
+    throw err;
+  }
+}
+
+/**
+ * skopeo copy of a built image to `target` as `reference`, timed; then checks that every blob was
+ * really uploaded (none skipped as already present) and that the tag names the image's manifest.
+ */
+async function timedPush(target: PushTarget, image: BuiltImage, reference: string): Promise<number> {
+  const repository = reference.split(':')[0]!;
+  const uploadsBefore = await target.completedUploads(repository);
+  const begin = performance.now();
+  await skopeoCopy(image.ociRef, `docker://${target.host}/${reference}`, { preserveDigests: true, timeoutMs: 300_000 });
+  const seconds = (performance.now() - begin) / 1000;
+  await expectPushed(target, image, reference);
+  const uploaded = (await target.completedUploads(repository)) - uploadsBefore;
+  if (uploaded !== image.layers.length + 1) throw new Error(`pushing ${reference} to ${target.host} completed ${uploaded} blob uploads, expected ${image.layers.length + 1}`);
+  return seconds;
+}
+
+async function expectPushed(target: PushTarget, image: BuiltImage, reference: string): Promise<void> {
+  const [repository, tag] = reference.split(':');
+  const res = await fetch(`http://${target.host}/v2/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST }, signal: AbortSignal.timeout(10_000) });
+  const digest = res.headers.get('docker-content-digest');
+  if (res.status !== 200 || digest !== image.manifestDigest) throw new Error(`HEAD ${reference} on ${target.host}: status ${res.status}, digest ${digest}, expected ${image.manifestDigest}`);
+}
+
+/** Pushes of a locally built 1 GiB image with skopeo: ocimirror's hosted repositories against docker-registry. */
+async function pushes(upstream: RunningRegistry, work: string): Promise<void> {
+  log(`push: building ${PUSH_CONCURRENT} images of ${PUSH_LAYERS} x ${PUSH_LAYER_MIB} MiB`);
+  const images: BuiltImage[] = [];
+  for (let i = 0; i < PUSH_CONCURRENT; i++) {
+    const layers = Array.from({ length: PUSH_LAYERS }, (_, j) => ({ randomBytes: PUSH_LAYER_MIB * MiB, seed: `bench-push-${i}-${j}` }));
+    images.push(await buildImage(join(work, `push-layout-${i}`), { tag: '1', layers }));
+  }
+  const warmup = await buildImage(join(work, 'push-warmup'), { tag: '1', layers: [{ randomBytes: MiB, seed: 'bench-push-warmup' }, { files: { w: '1' } }] });
+  log('push: images built');
+  const image = images[0]!;
+  const bytes = sizeOf(image);
+  // Like the cold pulls: every server is a new process with an empty data dir, so no blob exists on it
+  // and every byte is uploaded (checked); before the timed push it takes an unrelated 1 MiB push, so the
+  // timing does not include a fresh runtime's warm-up.
+  const fresh = async (kind: PushServer): Promise<PushTarget> => {
+    const target = await pushTarget(kind, upstream);
+    try {
+      await timedPush(target, warmup, 'lab/warmup:1');
+      return target;
+    } catch (err) {
+      await target.dispose();
+      throw err;
+    }
+  };
+
+  const samples: Record<PushServer, number[]> = { ocimirror: [], peer: [] };
+  /** VmHWM of each server process after its one timed push (information only). */
+  const singlePeaks: Record<PushServer, number[]> = { ocimirror: [], peer: [] };
+  for (let rep = 0; rep < PUSH_REPS; rep++) {
+    const order: PushServer[] = rep % 2 === 0 ? ['ocimirror', 'peer'] : ['peer', 'ocimirror'];
+    for (const kind of order) {
+      const target = await fresh(kind);
+      try {
+        samples[kind].push(await timedPush(target, image, `lab/big-${rep}:1`));
+        singlePeaks[kind].push((await memoryOf(target.pid)).peak);
+      } finally {
+        await target.dispose();
+      }
+    }
+  }
+  const ocimirror = median(samples.ocimirror);
+  const peer = median(samples.peer);
+  const pairedRatio = median(samples.ocimirror.map((s, i) => s / samples.peer[i]!));
+  log(`push of ${(bytes / MB).toFixed(0)} MB: ocimirror ${ocimirror.toFixed(2)} s, docker-registry ${peer.toFixed(2)} s (time ratio ${pairedRatio.toFixed(2)})`);
+  rows.push({
+    name: `Push of a ${(bytes / MB).toFixed(0)} MB image (${PUSH_LAYERS} layers) with \`skopeo copy oci: docker://\`, a new server process with an empty data dir for each push; peer: docker-registry in plain registry mode`,
+    unit: 's, lower is better',
+    ocimirror,
+    peer,
+    ratios: { peer: pairedRatio },
+    target: 'ocimirror/peer <= 1.0 (throughput >= peer)',
+    met: pairedRatio <= 1.0,
+  });
+  details.push(
+    `Push of a ${bytes} byte image (${PUSH_LAYERS} layers of ${PUSH_LAYER_MIB} MiB incompressible bytes, gzip level 0) from an OCI layout with ` +
+      `\`skopeo copy --dest-tls-verify=false --preserve-digests oci:<layout>:1 docker://127.0.0.1:PORT/lab/big-<rep>:1\`; ` +
+      `ocimirror with \`hosted: { namespaces: [lab] }\`, the peer docker-registry without \`proxy:\`. Each push goes to a new server process with an empty data dir ` +
+      `(after an unrelated 1 MiB warm-up push), so nothing is skipped as existing: every push is checked to have completed ${image.layers.length + 1} blob uploads and to serve the tag with the image's manifest digest. ` +
+      `${PUSH_REPS} repetitions, alternating which server goes first; wall times (s): ocimirror [${samples.ocimirror.map((v) => v.toFixed(2)).join(', ')}], ` +
+      `peer [${samples.peer.map((v) => v.toFixed(2)).join(', ')}]; throughput of the medians: ocimirror ${(bytes / ocimirror / MB).toFixed(0)} MB/s, peer ${(bytes / peer / MB).toFixed(0)} MB/s. ` +
+      `The ratio in the table is the median of the per-repetition time ratios (ratio of medians: ${(ocimirror / peer).toFixed(2)}). ` +
+      `VmHWM of each server process after its push (MB, information only): ocimirror [${singlePeaks.ocimirror.map((v) => (v / MB).toFixed(0)).join(', ')}], peer [${singlePeaks.peer.map((v) => (v / MB).toFixed(0)).join(', ')}].`,
+    '',
+  );
+
+  // Peak memory while PUSH_CONCURRENT different images are pushed at once to different repositories
+  // (ocimirror only: the peer's single-push VmHWM above is the comparison, at no extra run time).
+  const target = await fresh('ocimirror');
+  let memory: { idle: number; peak: number; seconds: number };
+  try {
+    const idle = (await memoryOf(target.pid)).peak;
+    const begin = performance.now();
+    await Promise.all(images.map((im, i) => timedPush(target, im, `lab/concurrent-${i}:1`)));
+    const seconds = (performance.now() - begin) / 1000;
+    memory = { idle, peak: (await memoryOf(target.pid)).peak, seconds };
+  } finally {
+    await target.dispose();
+  }
+  log(`peak RSS during ${PUSH_CONCURRENT} concurrent pushes, ocimirror: ${(memory.peak / MB).toFixed(0)} MB (${memory.seconds.toFixed(1)} s)`);
+  rows.push({
+    name: `Peak RSS (VmHWM) during ${PUSH_CONCURRENT} concurrent pushes of different ${(bytes / MB).toFixed(0)} MB images to ${PUSH_CONCURRENT} repositories (skopeo)`,
+    unit: 'MB, lower is better',
+    ocimirror: memory.peak / MB,
+    target: '< 150',
+    met: memory.peak < 150 * MB,
+  });
+  details.push(
+    `Concurrent pushes: ${PUSH_CONCURRENT} skopeo processes at once, each pushing its own differently seeded ${bytes} byte image (no blob in common, so every byte is uploaded; checked per push as above) ` +
+      `to lab/concurrent-<i>:1 of a new ocimirror process (after the 1 MiB warm-up push). VmHWM from /proc/<pid>/status after all pushes finished; ` +
+      `${(memory.idle / MB).toFixed(0)} MB after the warm-up push. Wall time for all ${PUSH_CONCURRENT}: ${memory.seconds.toFixed(1)} s (${((PUSH_CONCURRENT * bytes) / memory.seconds / MB).toFixed(0)} MB/s).`,
+    '',
+  );
+  for (const im of [...images, warmup]) await removeTempDir(im.layoutDir);
 }
