@@ -75,12 +75,13 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   const clients = new Map(config.upstreams.map((u) => [u.name, new RegistryClient(u, clientOptions)]));
   const downloads = new Map<string, InflightBlob>();
   const readers = new Map<string, number>();
+  const inUse = (digest: string) => downloads.has(digest) || readers.has(digest);
   const budget = new DiskBudget({
     blobs,
     meta,
     maxBytes: config.cache.maxSizeBytes,
     lowWater: config.cache.lowWater,
-    inUse: (digest) => downloads.has(digest) || readers.has(digest),
+    inUse,
     pinned: (digest) => index.isPinned(digest),
     metrics,
     logger,
@@ -100,9 +101,11 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     pins: index,
     manifests: new LRUCache<string, CachedManifest>({ max: Math.max(1, config.cache.manifestLruEntries) }),
     tagLists: new LRUCache({ max: 1000 }),
+    referrerLists: new LRUCache({ max: 1000, maxSize: 64 * 1024 * 1024, sizeCalculation: (entry) => Math.max(1, entry.body.byteLength) }),
     downloads,
     locks,
     readers,
+    inUse,
     budget,
     negative: new NegativeCache(config.cache.negativeTtlMs),
     blobStarts: new SingleFlight<InflightBlob | undefined>(),

@@ -8,6 +8,9 @@ import type { ProxyDeps } from '../mirror/deps.ts';
 import { mirrorName, type TagManifest } from './inventory.ts';
 import { manifestNode } from './manifest-tree.ts';
 
+/** What inspecting a cached image reads. */
+export type InspectDeps = Pick<ProxyDeps, 'blobs' | 'meta' | 'manifests' | 'table'>;
+
 /** Configs are small JSON documents; a bigger one is listed but not parsed into the answer. */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
@@ -49,7 +52,7 @@ export interface ImageInspection {
 }
 
 export async function inspectImage(
-  deps: ProxyDeps,
+  deps: InspectDeps,
   target: { upstream: string; repo: string; reference: string },
   options: { platform?: string } = {},
 ): Promise<ImageInspection> {
@@ -105,19 +108,19 @@ export async function inspectImage(
   };
 }
 
-async function loadManifest(deps: ProxyDeps, digest: string) {
+async function loadManifest(deps: InspectDeps, digest: string) {
   const node = await manifestNode(deps, digest);
   const body = node ? await deps.blobs.read(digest) : undefined;
   if (!node || !body) throw new OciError('MANIFEST_UNKNOWN', 'manifest is not cached', { detail: { digest } });
   return { digest, mediaType: node.mediaType, body, summary: summarizeManifest(body) };
 }
 
-async function describe(deps: ProxyDeps, d: Descriptor): Promise<InspectedBlob> {
+async function describe(deps: InspectDeps, d: Descriptor): Promise<InspectedBlob> {
   const held = (await deps.blobs.stat(d.digest)) !== undefined;
   return { digest: d.digest, mediaType: d.mediaType, size: d.size, held, ...(d.platform ? { platform: d.platform } : {}) };
 }
 
-async function readJson(deps: ProxyDeps, digest: string): Promise<unknown> {
+async function readJson(deps: InspectDeps, digest: string): Promise<unknown> {
   const bytes = await deps.blobs.read(digest);
   if (!bytes) return undefined;
   try {

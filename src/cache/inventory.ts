@@ -7,6 +7,9 @@ import type { ProxyDeps } from '../mirror/deps.ts';
 import type { UpstreamTable } from '../upstream/route.ts';
 import { walkManifests } from './manifest-tree.ts';
 
+/** What listing the cache reads. */
+export type InventoryDeps = Pick<ProxyDeps, 'blobs' | 'meta' | 'manifests' | 'table'>;
+
 export interface RepositorySummary {
   /** cached: fetched from `upstream`; hosted: pushed to a hosted namespace; override: pushed to stand in for `upstream`'s. */
   readonly kind: 'cached' | 'hosted' | 'override';
@@ -52,7 +55,7 @@ export function mirrorName(table: UpstreamTable, upstream: string, repo: string)
   return table.byName(upstream)?.isDefault ? repo : `${upstream}/${repo}`;
 }
 
-export async function listRepositories(deps: ProxyDeps): Promise<RepositorySummary[]> {
+export async function listRepositories(deps: InventoryDeps): Promise<RepositorySummary[]> {
   const repos = await deps.meta.listRepos();
   return Promise.all(
     repos.map(async ({ upstream, repo }) => ({
@@ -77,7 +80,7 @@ export async function listHostedRepositories(hosted: HostedDeps, table: Upstream
   );
 }
 
-export async function describeRepository(deps: ProxyDeps, upstream: string, repo: string): Promise<RepositoryDetail> {
+export async function describeRepository(deps: InventoryDeps, upstream: string, repo: string): Promise<RepositoryDetail> {
   const records = await deps.meta.tagRecords(upstream, repo);
   if (records.length === 0) throw new OciError('NAME_UNKNOWN', 'repository is not cached', { detail: { upstream, repo } });
   const byTag = new Map<string, Map<string, TagManifest>>();

@@ -4,6 +4,9 @@ import { resolveManifestMediaType, summarizeManifest } from '../oci/manifest.ts'
 import { isIndexType } from '../oci/media-types.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
 
+/** What walking cached manifests reads. */
+export type ManifestTreeDeps = Pick<ProxyDeps, 'blobs' | 'meta' | 'manifests'>;
+
 /** The mirror refuses manifests over 4 MiB, so a bigger blob is no manifest worth parsing. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** Metadata lookups in flight at once while walking. */
@@ -30,7 +33,7 @@ export interface ManifestTree {
  * A cached manifest's references: from the hot LRU, the metadata store, or (metadata lost, e.g. a
  * flushed Redis) the manifest body on disk. Undefined when this replica does not hold the manifest.
  */
-export async function manifestNode(deps: ProxyDeps, digest: string): Promise<ManifestNode | undefined> {
+export async function manifestNode(deps: ManifestTreeDeps, digest: string): Promise<ManifestNode | undefined> {
   const record = deps.manifests.get(digest)?.record ?? (await deps.meta.getManifest(digest).catch(() => undefined));
   if (record) {
     const index = isIndexType(record.mediaType);
@@ -57,7 +60,7 @@ export async function manifestNode(deps: ProxyDeps, digest: string): Promise<Man
 }
 
 /** Everything reachable from `roots` (manifest digests), following indexes to their children. */
-export async function walkManifests(deps: ProxyDeps, roots: Iterable<string>): Promise<ManifestTree> {
+export async function walkManifests(deps: ManifestTreeDeps, roots: Iterable<string>): Promise<ManifestTree> {
   const manifests = new Map<string, ManifestNode | undefined>();
   const blobs = new Set<string>();
   let level = [...new Set(roots)];

@@ -7,6 +7,9 @@ import { OciError } from '../oci/errors.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
 import { digestsOf, walkManifests } from './manifest-tree.ts';
 
+/** What removing a cached tag touches. */
+export type RemoveTagDeps = Pick<ProxyDeps, 'blobs' | 'meta' | 'manifests' | 'pins' | 'inUse' | 'budget' | 'logger'>;
+
 export interface RemoveTagOptions {
   /** Report what would be freed without changing anything. */
   readonly dryRun?: boolean;
@@ -33,7 +36,7 @@ export interface RemovedTag {
 
 const BATCH = 64;
 
-export async function removeTag(deps: ProxyDeps, target: { upstream: string; repo: string; tag: string }, options: RemoveTagOptions = {}): Promise<RemovedTag> {
+export async function removeTag(deps: RemoveTagDeps, target: { upstream: string; repo: string; tag: string }, options: RemoveTagOptions = {}): Promise<RemovedTag> {
   const { upstream, repo, tag } = target;
   const answers = (await deps.meta.tagRecords(upstream, repo)).filter((r) => r.tag === tag);
   if (answers.length === 0) throw new OciError('MANIFEST_UNKNOWN', 'tag is not cached', { detail: { upstream, repo, tag } });
@@ -43,7 +46,7 @@ export async function removeTag(deps: ProxyDeps, target: { upstream: string; rep
   const candidates = digestsOf(image);
   const keep = digestsOf(await walkManifests(deps, await otherRoots(deps, target, new Set(image.manifests.keys()))));
   const hosted = new Set((await Promise.all([...candidates].map(async (d) => ((await deps.pins.isPinned(d)) ? d : undefined)))).filter((d) => d !== undefined));
-  const doomed = [...candidates].filter((d) => !keep.has(d) && !deps.downloads.has(d) && !hosted.has(d));
+  const doomed = [...candidates].filter((d) => !keep.has(d) && !deps.inUse(d) && !hosted.has(d));
 
   const freed: FreedBlob[] = [];
   if (!options.dryRun) {
@@ -76,7 +79,7 @@ export async function removeTag(deps: ProxyDeps, target: { upstream: string; rep
  * Manifests whose trees must survive: every cached tag except the one removed, and every manifest held
  * on disk outside the removed image's own tree.
  */
-async function otherRoots(deps: ProxyDeps, removed: { upstream: string; repo: string; tag: string }, imageManifests: ReadonlySet<string>): Promise<Set<string>> {
+async function otherRoots(deps: RemoveTagDeps, removed: { upstream: string; repo: string; tag: string }, imageManifests: ReadonlySet<string>): Promise<Set<string>> {
   const roots = new Set<string>();
   for (const { upstream, repo } of await deps.meta.listRepos()) {
     for (const record of await deps.meta.tagRecords(upstream, repo)) {

@@ -36,11 +36,15 @@ export interface ProxyDeps {
   readonly manifests: LRUCache<string, CachedManifest>;
   /** Short-lived tags/list answers by upstream+repo+query. */
   readonly tagLists: LRUCache<string, { body: Uint8Array; link?: string; fetchedAt: number }>;
+  /** Referrers answers (an OCI index body) by upstream+repo+subject digest, reused within the tag TTL. */
+  readonly referrerLists: LRUCache<string, { body: Uint8Array; fetchedAt: number }>;
   /** Blobs arriving now: downloaded by this process, or by another one sharing the data dir. */
   readonly downloads: Map<string, InflightBlob>;
   readonly locks: DownloadLocks;
   /** Open read streams of stored blobs, by digest: such blobs are not evicted. */
   readonly readers: Map<string, number>;
+  /** Whether a blob is being downloaded or read now: eviction and `rm` pass it by. */
+  readonly inUse: (digest: string) => boolean;
   readonly budget: DiskBudget;
   /** Recent upstream 404s. */
   readonly negative: NegativeCache;

@@ -14,6 +14,9 @@ import { metadataFailed } from './metadata-failed.ts';
 import { RemoteDownload } from './remote-download.ts';
 import { upstreamError } from './upstream-answer.ts';
 
+/** What a blob pull uses. */
+export type BlobPullDeps = Pick<ProxyDeps, 'config' | 'clientFor' | 'blobs' | 'meta' | 'pins' | 'downloads' | 'locks' | 'readers' | 'budget' | 'negative' | 'blobStarts' | 'metrics' | 'logger' | 'now'>;
+
 export interface BlobAnswer {
   /** Total size; undefined only while downloading from an upstream that sent no Content-Length. */
   readonly size: number | undefined;
@@ -21,7 +24,7 @@ export interface BlobAnswer {
   open(range?: ByteRange): Promise<BlobStream>;
 }
 
-export async function pullBlob(deps: ProxyDeps, routed: Routed, digestText: string): Promise<BlobAnswer> {
+export async function pullBlob(deps: BlobPullDeps, routed: Routed, digestText: string): Promise<BlobAnswer> {
   const digest = parseDigest(digestText).value;
   const held = await heldForMirror(deps, digest);
   if (held) {
@@ -58,12 +61,12 @@ export async function pullBlob(deps: ProxyDeps, routed: Routed, digestText: stri
 }
 
 /** The stored blob, if the mirror may serve it (hosted-guard.ts). */
-async function heldForMirror(deps: ProxyDeps, digest: string): Promise<StoredBlob | undefined> {
+async function heldForMirror(deps: BlobPullDeps, digest: string): Promise<StoredBlob | undefined> {
   const held = await deps.blobs.stat(digest);
   return held && (await servableByMirror(deps, digest, 'blob')) ? held : undefined;
 }
 
-function fromStore(deps: ProxyDeps, digest: string, size: number): BlobAnswer {
+function fromStore(deps: BlobPullDeps, digest: string, size: number): BlobAnswer {
   void deps.meta.touchBlob(digest, size, deps.now()).catch((err: unknown) => metadataFailed(deps, err));
   return {
     size,
@@ -93,7 +96,7 @@ const NO_LEASE: DownloadLease = { publish: async () => {}, release: async () => 
  * Downloads the blob if this process gets the digest's lease; otherwise follows the upload of the
  * process that holds it. Undefined: the blob got stored meanwhile.
  */
-async function startOrFollow(deps: ProxyDeps, routed: Routed, digest: string): Promise<InflightBlob | undefined> {
+async function startOrFollow(deps: BlobPullDeps, routed: Routed, digest: string): Promise<InflightBlob | undefined> {
   const deadline = Date.now() + deps.config.upstreamTimeouts.responseMs;
   for (;;) {
     // Without Redis the replicas cannot agree: download anyway rather than fail the client.
@@ -128,7 +131,7 @@ async function startOrFollow(deps: ProxyDeps, routed: Routed, digest: string): P
   }
 }
 
-async function startDownload(deps: ProxyDeps, routed: Routed, digest: string, lease: DownloadLease): Promise<BlobDownload> {
+async function startDownload(deps: BlobPullDeps, routed: Routed, digest: string, lease: DownloadLease): Promise<BlobDownload> {
   const client = deps.clientFor(routed.upstream.name);
   const res = await client.request({ method: 'GET', path: `/v2/${routed.repo}/blobs/${digest}`, repo: routed.repo, via: routed.via, bulk: true });
   if (res.status !== 200) throw await upstreamError(res, routed.upstream.name, 'BLOB_UNKNOWN');
@@ -155,7 +158,7 @@ async function startDownload(deps: ProxyDeps, routed: Routed, digest: string, le
 }
 
 /** Registers an inflight blob so later requests join it, and logs how it ended. */
-function track(deps: ProxyDeps, download: InflightBlob, routed: Routed, success: string): void {
+function track(deps: BlobPullDeps, download: InflightBlob, routed: Routed, success: string): void {
   deps.downloads.set(download.digest, download);
   deps.metrics.inflightDownloads.inc();
   void download.finished.then(() => {
@@ -168,7 +171,7 @@ function track(deps: ProxyDeps, download: InflightBlob, routed: Routed, success:
 }
 
 /** HEAD of a blob: the size, from disk, from a download in progress, or from an upstream HEAD (no download). */
-export async function headBlob(deps: ProxyDeps, routed: Routed, digestText: string): Promise<{ size: number | undefined; source: 'cache' | 'upstream' }> {
+export async function headBlob(deps: BlobPullDeps, routed: Routed, digestText: string): Promise<{ size: number | undefined; source: 'cache' | 'upstream' }> {
   const digest = parseDigest(digestText).value;
   const held = await heldForMirror(deps, digest);
   if (held) {

@@ -17,6 +17,9 @@ import { servableByMirror } from './hosted-guard.ts';
 import { metadataFailed } from './metadata-failed.ts';
 import { upstreamError } from './upstream-answer.ts';
 
+/** What a manifest pull uses. */
+export type ManifestPullDeps = Pick<ProxyDeps, 'clientFor' | 'blobs' | 'meta' | 'pins' | 'manifests' | 'budget' | 'negative' | 'manifestFetches' | 'metrics' | 'logger' | 'now'>;
+
 /** distribution refuses manifests over 4 MiB; so do we. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const ALL_MANIFEST_TYPES = MANIFEST_TYPES.join(', ');
@@ -27,14 +30,14 @@ export interface ManifestAnswer extends CachedManifest {
   readonly cache: ManifestCacheResult;
 }
 
-export async function pullManifest(deps: ProxyDeps, routed: Routed, reference: string, accept: AcceptSet): Promise<ManifestAnswer> {
+export async function pullManifest(deps: ManifestPullDeps, routed: Routed, reference: string, accept: AcceptSet): Promise<ManifestAnswer> {
   if (looksLikeDigest(reference)) return byDigest(deps, routed, parseDigest(reference).value);
   // A tag that cannot exist is unknown, as the distribution-spec conformance suite expects (404, not 400).
   if (!isTag(reference)) throw new OciError('MANIFEST_UNKNOWN', 'manifest unknown: not a valid tag', { detail: { tag: reference.slice(0, 200) } });
   return byTag(deps, routed, reference, accept);
 }
 
-async function byDigest(deps: ProxyDeps, routed: Routed, digest: string): Promise<ManifestAnswer> {
+async function byDigest(deps: ManifestPullDeps, routed: Routed, digest: string): Promise<ManifestAnswer> {
   const local = (await servableByMirror(deps, digest, 'manifest')) ? await loadLocal(deps, digest) : undefined;
   if (local) {
     deps.metrics.cacheLookups.inc({ kind: 'manifest', result: 'hit' });
@@ -60,7 +63,7 @@ async function byDigest(deps: ProxyDeps, routed: Routed, digest: string): Promis
   return { ...fetched, cache: 'miss' };
 }
 
-async function byTag(deps: ProxyDeps, routed: Routed, tag: string, accept: AcceptSet): Promise<ManifestAnswer> {
+async function byTag(deps: ManifestPullDeps, routed: Routed, tag: string, accept: AcceptSet): Promise<ManifestAnswer> {
   const key: TagKey = { upstream: routed.upstream.name, repo: routed.repo, tag, accept: accept.key };
   const record = await deps.meta.getTag(key).catch((err: unknown) => void metadataFailed(deps, err));
   const local = record && acceptable(record, accept) ? await loadLocal(deps, record.digest) : undefined;
@@ -94,7 +97,7 @@ async function byTag(deps: ProxyDeps, routed: Routed, tag: string, accept: Accep
 }
 
 /** Revalidates a cached tag with HEAD when we hold its manifest, else GETs it. */
-async function refreshTag(deps: ProxyDeps, routed: Routed, key: TagKey, accept: AcceptSet, local: CachedManifest | undefined): Promise<ManifestAnswer> {
+async function refreshTag(deps: ManifestPullDeps, routed: Routed, key: TagKey, accept: AcceptSet, local: CachedManifest | undefined): Promise<ManifestAnswer> {
   const client = deps.clientFor(routed.upstream.name);
   const path = `/v2/${routed.repo}/manifests/${key.tag}`;
   if (local) {
@@ -113,7 +116,7 @@ async function refreshTag(deps: ProxyDeps, routed: Routed, key: TagKey, accept: 
 }
 
 /** Reads, verifies and stores a manifest answer; `expected` is the digest asked for, if any. */
-async function receive(deps: ProxyDeps, routed: Routed, res: UpstreamResponse, expected: string | undefined): Promise<CachedManifest> {
+async function receive(deps: ManifestPullDeps, routed: Routed, res: UpstreamResponse, expected: string | undefined): Promise<CachedManifest> {
   if (res.status !== 200) throw await upstreamError(res, routed.upstream.name, 'MANIFEST_UNKNOWN');
   const body = await readLimited(res, routed.upstream.name, deps.metrics);
   const claimed = res.headers['docker-content-digest'];
@@ -163,7 +166,7 @@ async function readLimited(res: UpstreamResponse, upstream: string, metrics: Pro
 }
 
 /** The manifest from the LRU, else from the stores (metadata rebuilt from the body if it was lost). */
-async function loadLocal(deps: ProxyDeps, digest: string): Promise<CachedManifest | undefined> {
+async function loadLocal(deps: ManifestPullDeps, digest: string): Promise<CachedManifest | undefined> {
   const hot = deps.manifests.get(digest);
   if (hot) return hot;
   const [record, body] = await Promise.all([
@@ -185,7 +188,7 @@ async function loadLocal(deps: ProxyDeps, digest: string): Promise<CachedManifes
   return cached;
 }
 
-async function setTag(deps: ProxyDeps, key: TagKey, manifest: CachedManifest, why: string): Promise<void> {
+async function setTag(deps: ManifestPullDeps, key: TagKey, manifest: CachedManifest, why: string): Promise<void> {
   const record: TagRecord = { digest: manifest.digest, mediaType: manifest.record.mediaType, size: manifest.record.size, fetchedAt: deps.now() };
   await deps.meta.setTag(key, record).catch((err: unknown) => metadataFailed(deps, err));
   deps.logger.debug({ upstream: key.upstream, repo: key.repo, tag: key.tag, digest: manifest.digest, why }, 'tag recorded');
@@ -200,13 +203,13 @@ function canServeStale(err: unknown): boolean {
   return err instanceof UpstreamUnavailableError || (err instanceof OciError && (err.code === 'TOOMANYREQUESTS' || err.code === 'UNAVAILABLE'));
 }
 
-function rejectKnown404(deps: ProxyDeps, key: string, kind: 'tag' | 'manifest'): void {
+function rejectKnown404(deps: ManifestPullDeps, key: string, kind: 'tag' | 'manifest'): void {
   const known = deps.negative.get(key);
   if (!known) return;
   deps.metrics.cacheLookups.inc({ kind, result: 'negative' });
   throw known;
 }
 
-function once<T>(deps: ProxyDeps, key: string, work: () => Promise<T>): Promise<T> {
+function once<T>(deps: ManifestPullDeps, key: string, work: () => Promise<T>): Promise<T> {
   return deps.manifestFetches.run(key, work).promise as Promise<T>;
 }

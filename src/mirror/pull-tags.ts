@@ -8,10 +8,13 @@ import type { ProxyDeps } from './deps.ts';
 import { metadataFailed } from './metadata-failed.ts';
 import { upstreamError } from './upstream-answer.ts';
 
+/** What a tags/list pull uses. */
+export type TagsPullDeps = Pick<ProxyDeps, 'config' | 'clientFor' | 'meta' | 'tagLists' | 'metrics' | 'logger' | 'now'>;
+
 const MAX_TAGS_BODY = 16 * 1024 * 1024;
 
 /** `clientName` and `ns`: how the client named the repository, for the next-page link. */
-export async function pullTags(deps: ProxyDeps, routed: Routed, query: TagsQuery, client: { name: string; ns: string | undefined }): Promise<TagsAnswer> {
+export async function pullTags(deps: TagsPullDeps, routed: Routed, query: TagsQuery, client: { name: string; ns: string | undefined }): Promise<TagsAnswer> {
   const params = new URLSearchParams();
   if (query.n !== undefined) params.set('n', String(query.n));
   if (query.last !== undefined) params.set('last', query.last);
