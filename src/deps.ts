@@ -11,6 +11,7 @@ import type { CachedManifest, InflightBlob, ProxyDeps } from './mirror/deps.ts';
 import { NamespaceResolver } from './namespaces/resolve.ts';
 import type { RegistryDeps } from './routes/deps.ts';
 import { LocalDownloadLocks, type DownloadLocks } from './store/download-locks.ts';
+import { GarbageCollector } from './gc/collector.ts';
 import { DiskBudget } from './gc/disk-budget.ts';
 import { NegativeCache } from './mirror/negative-cache.ts';
 import { SingleFlight } from './mirror/single-flight.ts';
@@ -116,7 +117,12 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   };
 
   const hosted: HostedDeps = { index, blobs, usage: budget, metrics, logger, now: Date.now };
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps };
+  const gc = new GarbageCollector(
+    { index, blobs, meta, manifests: deps.manifests, budget, inUse, metrics, logger, now: Date.now },
+    { dataDir: config.dataDir, graceMs: config.gc.graceMs, deleteUntagged: config.gc.deleteUntagged },
+  );
+  gc.schedule(config.gc.intervalMs);
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(
@@ -148,6 +154,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     },
     close: async () => {
       clearInterval(uploadSweeper);
+      await gc.close();
       await budget.settled();
       for (const client of clients.values()) client.close();
       await meta.close();

@@ -3,12 +3,14 @@
 //   GET    /_ocimirror/repositories/<name>          a repository's tags, digests, sizes, times
 //   GET    /_ocimirror/images/<name>:<tag>|@<digest>[?platform=os/arch]   inspect a cached image
 //   DELETE /_ocimirror/images/<name>:<tag>[?dryRun=1]                      rm: drop the tag, free its blobs
+//   POST   /_ocimirror/gc[?dryRun=1][&deleteUntagged=1]                    garbage collection (409: running)
 // <name> is routed as in /v2/<name>/...: a leading upstream name or alias (docker.io/library/alpine,
 // ghcr.io/org/app), else the default upstream; `?ns=<registry>` picks the upstream as containerd does.
 import { Hono, type Context } from 'hono';
 import { describeRepository, listHostedRepositories, listRepositories } from '../cache/inventory.ts';
 import { inspectImage } from '../cache/inspect.ts';
 import { removeTag } from '../cache/remove-tag.ts';
+import { GcBusyError } from '../gc/collector.ts';
 import type { AppEnv } from '../http/env.ts';
 import { OciError } from '../oci/errors.ts';
 import { splitReference } from '../oci/image-ref.ts';
@@ -42,6 +44,16 @@ export function adminRoutes(registry: RegistryDeps): Hono<AppEnv> {
       const { routed, reference } = image(c, deps);
       const platform = c.req.query('platform');
       return c.json(await inspectImage(deps, { upstream: routed.upstream.name, repo: routed.repo, reference }, platform ? { platform } : {}));
+    })
+    .post(`${ADMIN_PREFIX}/gc`, async (c) => {
+      c.set('route', 'admin_gc');
+      const flag = (name: string) => /^(1|true|yes)$/i.test(c.req.query(name) ?? '');
+      try {
+        return c.json(await registry.gc.run({ dryRun: flag('dryRun'), ...(c.req.query('deleteUntagged') !== undefined ? { deleteUntagged: flag('deleteUntagged') } : {}) }));
+      } catch (err) {
+        if (err instanceof GcBusyError) throw new OciError('UNAVAILABLE', err.message, { status: 409 });
+        throw err;
+      }
     })
     .delete(`${ADMIN_PREFIX}/images/:ref{.+}`, async (c) => {
       c.set('route', 'admin_image_delete');

@@ -5,6 +5,7 @@
 // nor content a hosted repository or override holds (pushed data, not cache).
 import { OciError } from '../oci/errors.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
+import { cachedRoots } from './cached-roots.ts';
 import { digestsOf, walkManifests } from './manifest-tree.ts';
 
 /** What removing a cached tag touches. */
@@ -34,7 +35,6 @@ export interface RemovedTag {
   readonly dryRun: boolean;
 }
 
-const BATCH = 64;
 
 export async function removeTag(deps: RemoveTagDeps, target: { upstream: string; repo: string; tag: string }, options: RemoveTagOptions = {}): Promise<RemovedTag> {
   const { upstream, repo, tag } = target;
@@ -44,7 +44,7 @@ export async function removeTag(deps: RemoveTagDeps, target: { upstream: string;
 
   const image = await walkManifests(deps, roots);
   const candidates = digestsOf(image);
-  const keep = digestsOf(await walkManifests(deps, await otherRoots(deps, target, new Set(image.manifests.keys()))));
+  const keep = digestsOf(await walkManifests(deps, await cachedRoots(deps, { except: target, skip: new Set(image.manifests.keys()) })));
   const hosted = new Set((await Promise.all([...candidates].map(async (d) => ((await deps.pins.isPinned(d)) ? d : undefined)))).filter((d) => d !== undefined));
   const doomed = [...candidates].filter((d) => !keep.has(d) && !deps.inUse(d) && !hosted.has(d));
 
@@ -73,31 +73,4 @@ export async function removeTag(deps: RemoveTagDeps, target: { upstream: string;
   const shared = [...candidates].filter((d) => keep.has(d) || hosted.has(d)).length;
   deps.logger.info({ upstream, repo, tag, digests: roots, freed_blobs: freed.length, freed_bytes: freedBytes, shared_blobs: shared, dryRun: !!options.dryRun }, 'cached tag removed');
   return { upstream, repo, tag, digests: roots, freed, freedBytes, shared, dryRun: !!options.dryRun };
-}
-
-/**
- * Manifests whose trees must survive: every cached tag except the one removed, and every manifest held
- * on disk outside the removed image's own tree.
- */
-async function otherRoots(deps: RemoveTagDeps, removed: { upstream: string; repo: string; tag: string }, imageManifests: ReadonlySet<string>): Promise<Set<string>> {
-  const roots = new Set<string>();
-  for (const { upstream, repo } of await deps.meta.listRepos()) {
-    for (const record of await deps.meta.tagRecords(upstream, repo)) {
-      const same = upstream === removed.upstream && repo === removed.repo && record.tag === removed.tag;
-      if (!same) roots.add(record.digest);
-    }
-  }
-  let batch: string[] = [];
-  const flush = async () => {
-    const known = await Promise.all(batch.map(async (d) => (deps.manifests.has(d) || (await deps.meta.getManifest(d).catch(() => undefined)) ? d : undefined)));
-    for (const d of known) if (d) roots.add(d);
-    batch = [];
-  };
-  for await (const blob of deps.blobs.list()) {
-    if (imageManifests.has(blob.digest) || roots.has(blob.digest)) continue;
-    batch.push(blob.digest);
-    if (batch.length >= BATCH) await flush();
-  }
-  await flush();
-  return roots;
 }

@@ -20,7 +20,7 @@ export function adminBase(flag: string | undefined): string {
   return (flag || process.env.OCIMIRROR_ADMIN || DEFAULT_ADMIN_URL).replace(/\/+$/, '');
 }
 
-export async function adminRequest<T>(base: string, method: 'GET' | 'DELETE', path: string): Promise<T> {
+export async function adminRequest<T>(base: string, method: 'GET' | 'DELETE' | 'POST', path: string): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`${base}${path}`, { method, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(300_000) });

@@ -10,6 +10,7 @@ Commands:
   ls           list cached repositories, or a repository's cached tags
   inspect      show a cached image's manifest and config
   rm           drop cached tags and free the blobs only they used
+  gc           free blobs and manifests nothing references (online)
   config       print client configuration for this mirror (containerd, crio, podman, docker, hosts)
   tls init     create the CA and server certificate of the TLS listener (DNS-spoof mode)
   version      print the version
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   ls: async (argv) => (await import('./ls.ts')).lsCommand(argv),
   inspect: async (argv) => (await import('./inspect.ts')).inspectCommand(argv),
   rm: async (argv) => (await import('./rm.ts')).rmCommand(argv),
+  gc: async (argv) => (await import('./gc.ts')).gcCommand(argv),
   config: async (argv) => (await import('./config.ts')).configCommand(argv),
   tls: async (argv) => (await import('./tls.ts')).tlsCommand(argv),
   version: async () => {

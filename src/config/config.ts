@@ -50,5 +50,6 @@ export interface Config {
     readonly manifestLruEntries: number;
     readonly negativeTtlMs: number;
   };
+  readonly gc: { readonly intervalMs: number; readonly graceMs: number; readonly deleteUntagged: boolean };
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

@@ -152,6 +152,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
       manifestLruEntries: parsed.cache.manifestLruEntries,
       negativeTtlMs: parsed.cache.negativeTtl,
     },
+    gc: { intervalMs: parsed.gc.interval, graceMs: parsed.gc.grace, deleteUntagged: parsed.gc.deleteUntagged },
     log: parsed.log,
   };
 }

@@ -143,6 +143,18 @@ export const configSchema = z
       })
       .strict()
       .default({ lowWater: 0.9, manifestLruEntries: 2000, negativeTtl: 30_000 }),
+    /** Online garbage collection of unreferenced blobs and manifests (hosted and cached). */
+    gc: z
+      .object({
+        /** How often it runs by itself; 0 never (then `ocimirror gc` or the admin API run it). */
+        interval: duration.default(86_400_000),
+        /** Content written, linked or pushed this recently is kept even when nothing references it yet. */
+        grace: duration.default(3_600_000),
+        /** Also free hosted manifests that no tag (and no kept index or subject) reaches. */
+        deleteUntagged: z.boolean().default(false),
+      })
+      .strict()
+      .default({ interval: 86_400_000, grace: 3_600_000, deleteUntagged: false }),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()

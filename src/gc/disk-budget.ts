@@ -90,6 +90,17 @@ export class DiskBudget {
     this.#publish();
   }
 
+  /** Hosted content of this size is no longer pinned: `deleted` from the store, or cache from now on. */
+  unpinned(size: number, deleted: boolean): void {
+    this.#hostedBytes = Math.max(0, this.#hostedBytes - size);
+    this.#hostedObjects = Math.max(0, this.#hostedObjects - 1);
+    if (!deleted) {
+      this.#bytes += size;
+      this.#objects++;
+    }
+    this.#publish();
+  }
+
   /** A blob or manifest of this size was deleted outside an eviction pass (`ocimirror rm`). */
   removed(size: number): void {
     this.#bytes = Math.max(0, this.#bytes - size);

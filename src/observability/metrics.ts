@@ -43,6 +43,10 @@ export function createMetrics(version: string) {
     hostedPushedBytes: new Counter({ name: 'ocimirror_hosted_pushed_bytes_total', help: 'Blob bytes pushed into hosted repositories and overrides.', registers: r }),
     evictions: new Counter({ name: 'ocimirror_evictions_total', help: 'Blobs evicted to stay within the disk budget.', registers: r }),
     evictedBytes: new Counter({ name: 'ocimirror_evicted_bytes_total', help: 'Bytes evicted to stay within the disk budget.', registers: r }),
+    gcRuns: new Counter({ name: 'ocimirror_gc_runs_total', help: 'Garbage collection runs, by result (done, dry_run, failed, busy: another replica was running one).', labelNames: ['result'], registers: r }),
+    gcFreedObjects: new Counter({ name: 'ocimirror_gc_freed_objects_total', help: 'Blobs and manifests garbage collection deleted from the store.', registers: r }),
+    gcFreedBytes: new Counter({ name: 'ocimirror_gc_freed_bytes_total', help: 'Bytes garbage collection deleted from the store.', registers: r }),
+    gcLastRun: new Gauge({ name: 'ocimirror_gc_last_run_timestamp_seconds', help: 'When the last garbage collection run (not a dry run) finished.', registers: r }),
     redisErrors: new Counter({ name: 'ocimirror_redis_errors_total', help: 'Redis commands or connections that failed.', registers: r }),
   };
   metrics.buildInfo.set({ version, node: process.version }, 1);

@@ -1,4 +1,5 @@
 // What the endpoint families get: the namespace resolver and the two sources' own deps.
+import type { GarbageCollector } from '../gc/collector.ts';
 import type { HostedDeps } from '../hosted/deps.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
 import type { NamespaceResolver } from '../namespaces/resolve.ts';
@@ -7,4 +8,5 @@ export interface RegistryDeps {
   readonly resolver: NamespaceResolver;
   readonly hosted: HostedDeps;
   readonly mirror: ProxyDeps;
+  readonly gc: GarbageCollector;
 }

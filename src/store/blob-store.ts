@@ -83,7 +83,8 @@ export interface BlobStore {
    * then `keep` is asked: when it says yes (the blob was claimed meanwhile) the blob is put back.
    */
   delete(digest: string, keep?: () => Promise<boolean>): Promise<boolean>;
-  list(): AsyncIterable<StoredBlob>;
+  /** Every stored blob, with when its bytes were last written (ms since epoch). */
+  list(): AsyncIterable<StoredBlob & { readonly modifiedAt: number }>;
 
   createSession(owner: string): Promise<UploadSession>;
   /** The session `id`, or undefined when it is unknown, finished, cancelled or expired. */

@@ -162,13 +162,13 @@ export class DiskBlobStore implements BlobStore {
     return expireDiskSessions(this.#sessions, olderThanMs);
   }
 
-  async *list(): AsyncIterable<StoredBlob> {
+  async *list(): AsyncIterable<StoredBlob & { readonly modifiedAt: number }> {
     for (const algorithm of await readdir(this.#root).catch(() => [] as string[])) {
       if (algorithm.startsWith('_')) continue; // _uploads, _sessions
       for (const prefix of await readdir(join(this.#root, algorithm)).catch(() => [] as string[])) {
         for (const hex of await readdir(join(this.#root, algorithm, prefix)).catch(() => [] as string[])) {
           const info = await stat(join(this.#root, algorithm, prefix, hex)).catch(() => undefined);
-          if (info?.isFile()) yield { digest: `${algorithm}:${hex}`, size: info.size };
+          if (info?.isFile()) yield { digest: `${algorithm}:${hex}`, size: info.size, modifiedAt: info.mtimeMs };
         }
       }
     }

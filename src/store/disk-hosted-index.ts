@@ -3,10 +3,11 @@
 //   repositories/<repo>/_tags/<tag>                   the digest the tag points at
 //   repositories/<repo>/_manifests/<alg>/<hex>        the manifest's record (JSON)
 //   repositories/<repo>/_blobs/<alg>/<hex>            a link: the repository may serve this blob
-//   pins/<alg>/<hex>                                  some repository linked this digest
+//   repositories/<repo>/_referrers/<alg>/<hex>/<alg>-<hex>   manifest (name) whose subject is <alg>:<hex>
+//   pins/<alg>/<hex>                                  some repository linked this digest (mtime: last pinned)
 // Every write goes to a temp file, is fsynced, renamed into place, and the directory fsynced.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import { isTag, isValidName } from '../oci/reference.ts';
@@ -15,6 +16,7 @@ import { OVERRIDE_PREFIX, type HostedIndex, type HostedManifest } from './hosted
 const TAGS = '_tags';
 const MANIFESTS = '_manifests';
 const BLOBS = '_blobs';
+const REFERRERS = '_referrers';
 
 export class DiskHostedIndex implements HostedIndex {
   readonly #repos: string;
@@ -56,11 +58,15 @@ export class DiskHostedIndex implements HostedIndex {
   async putManifest(repo: string, digest: string, manifest: HostedManifest): Promise<void> {
     const path = this.#digestPath(repo, MANIFESTS, digest); // refuses a bad key before anything is pinned
     await this.pin(digest);
+    // The referrer link first: a manifest visible without it would be missing from the referrers API.
+    if (manifest.subject) await writeAtomically(this.#referrerPath(repo, manifest.subject, digest), '');
     await writeAtomically(path, JSON.stringify(manifest));
   }
 
   async deleteManifest(repo: string, digest: string): Promise<boolean> {
+    const record = await this.getManifest(repo, digest);
     const existed = await remove(this.#digestPath(repo, MANIFESTS, digest));
+    if (record?.subject) await remove(this.#referrerPath(repo, record.subject, digest));
     for (const tag of await this.listTags(repo)) {
       if ((await this.getTag(repo, tag)) === digest) await this.deleteTag(repo, tag);
     }
@@ -87,12 +93,13 @@ export class DiskHostedIndex implements HostedIndex {
     return exists(join(this.#pins, algorithm, hex));
   }
 
-  async listRepos(): Promise<string[]> {
+  async listRepos(options: { withLinksOnly?: boolean } = {}): Promise<string[]> {
     const found: string[] = [];
     const walk = async (dir: string, name: string): Promise<void> => {
       const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
       const names = new Set(entries.filter((e) => e.isDirectory()).map((e) => e.name));
-      if (name && ((await hasEntries(join(dir, TAGS))) || (await hasEntries(join(dir, MANIFESTS))))) found.push(name);
+      const kinds = options.withLinksOnly ? [TAGS, MANIFESTS, BLOBS] : [TAGS, MANIFESTS];
+      if (name && (await someHaveEntries(kinds.map((kind) => join(dir, kind))))) found.push(name);
       for (const child of names) {
         // Below the root only "_override" (and below it, upstream names) may start with "_".
         const overrideRoot = name === '' && `${child}/` === OVERRIDE_PREFIX;
@@ -108,9 +115,83 @@ export class DiskHostedIndex implements HostedIndex {
   async pin(digest: string): Promise<void> {
     const { algorithm, hex } = parseDigest(digest);
     const path = join(this.#pins, algorithm, hex);
-    if (await exists(path)) return;
+    const now = new Date();
+    // Renewed on every call: garbage collection spares a pin younger than its grace time.
+    const renewed = await utimes(path, now, now).then(() => true, () => false);
+    if (renewed) return;
     await mkdir(join(this.#pins, algorithm), { recursive: true });
     await (await open(path, 'a')).close();
+  }
+
+  async unpin(digest: string, graceMs: number, keep: () => Promise<boolean>): Promise<boolean> {
+    const { algorithm, hex } = parseDigest(digest);
+    const path = join(this.#pins, algorithm, hex);
+    // Aside first (atomic): a push pinning meanwhile makes a new pin, which stays whatever we decide.
+    const aside = join(this.#pins, `.unpin-${algorithm}-${hex}-${randomBytes(4).toString('hex')}`);
+    if (!(await rename(path, aside).then(() => true, () => false))) return false;
+    const info = await stat(aside).catch(() => undefined);
+    let restore = true;
+    try {
+      restore = !info || Date.now() - info.mtimeMs < graceMs || (await keep());
+    } finally {
+      if (restore) await rename(aside, path).catch(() => rm(aside, { force: true }));
+    }
+    if (restore) return false;
+    await rm(aside, { force: true });
+    return true;
+  }
+
+  async *listPins(): AsyncIterable<{ digest: string; pinnedAt: number }> {
+    for (const algorithm of await readdir(this.#pins).catch(() => [] as string[])) {
+      if (algorithm.startsWith('.')) continue;
+      for (const hex of await readdir(join(this.#pins, algorithm)).catch(() => [] as string[])) {
+        const info = await stat(join(this.#pins, algorithm, hex)).catch(() => undefined);
+        if (info) yield { digest: `${algorithm}:${hex}`, pinnedAt: info.mtimeMs };
+      }
+    }
+  }
+
+  async listManifests(repo: string): Promise<string[]> {
+    return this.#digestsIn(join(this.#repo(repo), MANIFESTS));
+  }
+
+  async listBlobLinks(repo: string): Promise<{ digest: string; linkedAt: number }[]> {
+    const dir = join(this.#repo(repo), BLOBS);
+    const digests = await this.#digestsIn(dir);
+    const links = await Promise.all(
+      digests.map(async (digest) => {
+        const [algorithm, hex] = digest.split(':') as [string, string];
+        const info = await stat(join(dir, algorithm, hex)).catch(() => undefined);
+        return info ? { digest, linkedAt: info.mtimeMs } : undefined;
+      }),
+    );
+    return links.filter((l) => l !== undefined);
+  }
+
+  async referrers(repo: string, subject: string): Promise<string[]> {
+    const { algorithm, hex } = parseDigest(subject);
+    const names = await readdir(join(this.#repo(repo), REFERRERS, algorithm, hex)).catch(() => [] as string[]);
+    return names
+      .filter((n) => !n.startsWith('.'))
+      .map((n) => n.replace('-', ':'))
+      .sort();
+  }
+
+  /** "<alg>:<hex>" of the files below dir/<alg>/. */
+  async #digestsIn(dir: string): Promise<string[]> {
+    const found: string[] = [];
+    for (const algorithm of await readdir(dir).catch(() => [] as string[])) {
+      for (const hex of await readdir(join(dir, algorithm)).catch(() => [] as string[])) {
+        if (!hex.startsWith('.')) found.push(`${algorithm}:${hex}`);
+      }
+    }
+    return found.sort();
+  }
+
+  #referrerPath(repo: string, subject: string, digest: string): string {
+    const s = parseDigest(subject);
+    const d = parseDigest(digest);
+    return join(this.#repo(repo), REFERRERS, s.algorithm, s.hex, `${d.algorithm}-${d.hex}`);
   }
 
   /** The repository's directory; the key is checked so that no input can name a path outside the tree. */
@@ -151,6 +232,11 @@ async function exists(path: string): Promise<boolean> {
 async function hasEntries(dir: string): Promise<boolean> {
   const names = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   return names.some((e) => e.isFile() && !e.name.startsWith('.'));
+}
+
+async function someHaveEntries(dirs: readonly string[]): Promise<boolean> {
+  for (const dir of dirs) if (await hasEntries(dir)) return true;
+  return false;
 }
 
 async function remove(path: string): Promise<boolean> {

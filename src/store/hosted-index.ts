@@ -37,16 +37,33 @@ export interface HostedIndex {
   /** Returns whether the link existed. */
   unlinkBlob(repo: string, digest: string): Promise<boolean>;
 
-  /** Marks content as hosted before it is linked (and before its bytes are committed), so eviction spares it. */
+  /**
+   * Marks content as hosted before it is linked (and before its bytes are committed), so eviction spares
+   * it; every call renews the mark, so garbage collection leaves it alone for its grace time.
+   */
   pin(digest: string): Promise<void>;
+  /**
+   * Removes the mark unless it was renewed within `graceMs` or `keep()` says the content is still held;
+   * resolves with whether it did (garbage collection).
+   */
+  unpin(digest: string, graceMs: number, keep: () => Promise<boolean>): Promise<boolean>;
+  /** Every pinned digest, with when it was last pinned (ms since epoch). */
+  listPins(): AsyncIterable<{ digest: string; pinnedAt: number }>;
   /**
    * Whether any repository has ever linked this digest as a blob or manifest. Such content is never
    * evicted, and the mirror does not hand it out by digest alone; only garbage collection unpins it.
    */
   isPinned(digest: string): Promise<boolean>;
 
-  /** Every repository holding at least one tag or manifest, sorted. */
-  listRepos(): Promise<string[]>;
+  /** Every repository holding at least one tag or manifest (`withLinksOnly`: or only blob links), sorted. */
+  listRepos(options?: { withLinksOnly?: boolean }): Promise<string[]>;
+
+  /** The repository's manifests, tagged or not. */
+  listManifests(repo: string): Promise<string[]>;
+  /** The repository's blob links and when each was made (ms since epoch). */
+  listBlobLinks(repo: string): Promise<{ digest: string; linkedAt: number }[]>;
+  /** Manifests of the repository whose `subject` is `digest` (the referrers API), sorted. */
+  referrers(repo: string, subject: string): Promise<string[]>;
 }
 
 /**

@@ -449,6 +449,60 @@ export function describeHostedIndex(name: string, factory: () => Promise<HostedI
       });
     });
 
+    describe('what garbage collection and the referrers API read', () => {
+      test('listManifests, listBlobLinks (with when linked) and listPins (with when pinned)', async () => {
+        const before = Date.now() - 1_000;
+        await index.putManifest('lab/app', digest(2), manifest(2));
+        await index.putManifest('lab/app', digest(1), manifest(1));
+        await index.linkBlob('lab/app', digest(3), 7);
+        expect(await index.listManifests('lab/app')).toEqual([digest(1), digest(2)]);
+        expect(await index.listManifests('lab/other')).toEqual([]);
+        const links = await index.listBlobLinks('lab/app');
+        expect(links.map((l) => l.digest)).toEqual([digest(3)]);
+        expect(links[0]!.linkedAt).toBeGreaterThan(before);
+        const pins: { digest: string; pinnedAt: number }[] = [];
+        for await (const pin of index.listPins()) pins.push(pin);
+        expect(pins.map((p) => p.digest).sort()).toEqual([digest(1), digest(2), digest(3)]);
+        for (const pin of pins) expect(pin.pinnedAt).toBeGreaterThan(before);
+      });
+
+      test('unpin keeps a pin renewed within the grace time or one keep() claims, and removes the others', async () => {
+        await index.pin(digest(1));
+        expect(await index.unpin(digest(1), 60_000, async () => false)).toBe(false);
+        expect(await index.isPinned(digest(1))).toBe(true);
+        expect(await index.unpin(digest(1), 0, async () => true)).toBe(false);
+        expect(await index.isPinned(digest(1))).toBe(true);
+        expect(await index.unpin(digest(1), 0, async () => false)).toBe(true);
+        expect(await index.isPinned(digest(1))).toBe(false);
+        expect(await index.unpin(digest(9), 0, async () => false)).toBe(false);
+      });
+
+      test('an unpin whose keep() fails leaves the pin', async () => {
+        await index.pin(digest(1));
+        await expect(index.unpin(digest(1), 0, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+        expect(await index.isPinned(digest(1))).toBe(true);
+      });
+
+      test('referrers lists the manifests whose subject is the digest, until they are deleted', async () => {
+        await index.putManifest('lab/app', digest(1), manifest(1));
+        await index.putManifest('lab/app', digest(2), manifest(2, { subject: digest(1) }));
+        await index.putManifest('lab/app', digest(3), manifest(3, { subject: digest(1) }));
+        await index.putManifest('lab/other', digest(4), manifest(4, { subject: digest(1) }));
+        expect(await index.referrers('lab/app', digest(1))).toEqual([digest(2), digest(3)]);
+        expect(await index.referrers('lab/app', digest(9))).toEqual([]);
+        await index.deleteManifest('lab/app', digest(2));
+        expect(await index.referrers('lab/app', digest(1))).toEqual([digest(3)]);
+        expect(await index.referrers('lab/other', digest(1))).toEqual([digest(4)]);
+      });
+
+      test('listRepos withLinksOnly also lists repositories that hold only blob links', async () => {
+        await index.linkBlob('lab/links-only', digest(1), 1);
+        await index.setTag('lab/tagged', 'latest', digest(2));
+        expect(await index.listRepos()).toEqual(['lab/tagged']);
+        expect(await index.listRepos({ withLinksOnly: true })).toEqual(['lab/links-only', 'lab/tagged']);
+      });
+    });
+
     describe('replicas on one data dir', () => {
       test('a second index on the same data sees every write at once', async () => {
         const replica = await fixture.openReplica();
