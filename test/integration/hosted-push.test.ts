@@ -275,6 +275,20 @@ describe('the push protocol (distribution-spec)', () => {
     expect((await req(`/v2/lab/chunks/blobs/${digest}`, { method: 'HEAD' })).status).toBe(200);
   });
 
+  it('deletes with skopeo delete: the tag leaves tags/list and the manifest is gone by digest', async () => {
+    const victim = await buildImage(join(work, 'victim'), { tag: '1', layers: [{ files: { victim: 'yes\n' } }] });
+    await skopeoCopy(victim.ociRef, `docker://${mirror.host}/lab/victim:1`);
+    await skopeoCopy(victim.ociRef, `docker://${mirror.host}/lab/victim:keep-me-not`);
+    await skopeoCopy(image.ociRef, `docker://${mirror.host}/lab/victim:other`);
+    await runCommand(requireBinary('skopeo', 'skopeo'), ['delete', '--tls-verify=false', `docker://${mirror.host}/lab/victim:1`]);
+    // skopeo deletes by digest: every tag of that manifest goes, the other image's tag stays.
+    expect(((await (await req('/v2/lab/victim/tags/list')).json()) as { tags: string[] }).tags).toEqual(['other']);
+    const gone = await req(`/v2/lab/victim/manifests/${victim.manifestDigest}`, { headers: { accept: OCI_MANIFEST } });
+    expect(gone.status).toBe(404);
+    expect(await code(gone)).toBe('MANIFEST_UNKNOWN');
+    expect((await req('/v2/lab/victim/manifests/other', { method: 'HEAD', headers: { accept: OCI_MANIFEST } })).status).toBe(200);
+  });
+
   it('refuses pushes to a mirrored name while overrides are off, naming the setting', async () => {
     const res = await req('/v2/library/alpine/blobs/uploads/', { method: 'POST' });
     expect(res.status).toBe(405);
