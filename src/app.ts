@@ -11,8 +11,8 @@ import { catalogRoutes } from './routes/catalog.ts';
 import type { RegistryDeps } from './routes/deps.ts';
 import { manifestRoutes } from './routes/manifests.ts';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.ts';
+import { referrerRoutes } from './routes/referrers.ts';
 import { tagRoutes } from './routes/tags.ts';
-import { unsupportedRoutes } from './routes/unsupported.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 
 export function createApp(registry: RegistryDeps, options: { readiness: readonly ReadinessCheck[] }): Hono<AppEnv> {
@@ -24,10 +24,10 @@ export function createApp(registry: RegistryDeps, options: { readiness: readonly
     await next();
   });
   app.use('/v2/*', loopGuard({ instanceId: deps.instanceId }));
-  app.route('/', unsupportedRoutes());
   app.route('/', baseRoutes());
   app.route('/', catalogRoutes(registry));
   app.route('/', tagRoutes(registry));
+  app.route('/', referrerRoutes(registry));
   app.route('/', manifestRoutes(registry));
   app.route('/', uploadRoutes(registry));
   app.route('/', blobRoutes(registry));

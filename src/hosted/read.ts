@@ -4,8 +4,9 @@
 import { looksLikeDigest, parseDigest } from '../oci/digest.ts';
 import { OciError } from '../oci/errors.ts';
 import { isTag } from '../oci/reference.ts';
-import { tagsAnswer, type BlobAnswer, type ManifestAnswer, type ReadSource, type TagsQuery } from '../namespaces/source.ts';
+import { referrersAnswer, tagsAnswer, type BlobAnswer, type ManifestAnswer, type ReadSource, type TagsQuery } from '../namespaces/source.ts';
 import type { HostedDeps } from './deps.ts';
+import { hostedReferrers } from './referrers.ts';
 
 /** The manifest a hosted repository holds for a tag or digest, or undefined. */
 export async function findManifest(deps: HostedDeps, key: string, reference: string): Promise<ManifestAnswer | undefined> {
@@ -64,5 +65,7 @@ export function hostedSource(deps: HostedDeps, key: string, clientName: string, 
       }
       return tagsAnswer(clientName, tags, query, 'hosted', ns);
     },
+    // distribution-spec: an unknown subject (or repository) still gets 200 and an empty list.
+    referrers: async (digest, artifactType) => referrersAnswer(await hostedReferrers(deps, key, digest), artifactType, 'hosted'),
   };
 }

@@ -4,6 +4,7 @@ import type { Routed } from '../upstream/route.ts';
 import type { ProxyDeps } from './deps.ts';
 import { headBlob, pullBlob } from './pull-blob.ts';
 import { pullManifest } from './pull-manifest.ts';
+import { pullReferrers } from './pull-referrers.ts';
 import { pullTags } from './pull-tags.ts';
 
 export function mirrorSource(deps: ProxyDeps, routed: Routed, client: { name: string; ns: string | undefined }): ReadSource {
@@ -15,5 +16,6 @@ export function mirrorSource(deps: ProxyDeps, routed: Routed, client: { name: st
     headBlob: (digest) => headBlob(deps, routed, digest),
     blob: (digest) => pullBlob(deps, routed, digest),
     tags: (query) => pullTags(deps, routed, query, client),
+    referrers: (digest, artifactType) => pullReferrers(deps, routed, digest, artifactType),
   };
 }

@@ -140,7 +140,8 @@ async function receive(deps: ManifestPullDeps, routed: Routed, res: UpstreamResp
   return cached;
 }
 
-async function readLimited(res: UpstreamResponse, upstream: string, metrics: ProxyDeps['metrics']): Promise<Uint8Array> {
+/** Reads a manifest-sized upstream body (at most MAX_MANIFEST_BYTES). */
+export async function readLimited(res: UpstreamResponse, upstream: string, metrics: ProxyDeps['metrics']): Promise<Uint8Array> {
   const declared = Number(res.headers['content-length'] ?? 0);
   if (declared > MAX_MANIFEST_BYTES) {
     res.body.destroy();
@@ -199,7 +200,8 @@ function acceptable(record: TagRecord, accept: AcceptSet): boolean {
   return !isIndexType(record.mediaType) || accept.types.has(record.mediaType);
 }
 
-function canServeStale(err: unknown): boolean {
+/** Whether the upstream failed in a way that lets a cached answer stand in (down, 5xx, limiting). */
+export function canServeStale(err: unknown): boolean {
   return err instanceof UpstreamUnavailableError || (err instanceof OciError && (err.code === 'TOOMANYREQUESTS' || err.code === 'UNAVAILABLE'));
 }
 

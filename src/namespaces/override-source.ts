@@ -1,7 +1,9 @@
 // An upstream repository with pushed overrides: what was pushed answers first (a tag, a manifest, a
-// blob the override links), everything else comes through the mirror. tags/list merges both lists.
+// blob the override links), everything else comes through the mirror. tags/list and the referrers list
+// merge both.
+import { mergeReferrers, referrersOf, type ReferrerDescriptor } from '../oci/referrers.ts';
 import type { BlobAnswer, ManifestAnswer, ReadSource } from './source.ts';
-import { tagsAnswer } from './source.ts';
+import { referrersAnswer, tagsAnswer } from './source.ts';
 
 export interface OverrideParts {
   readonly mirror: ReadSource;
@@ -9,6 +11,8 @@ export interface OverrideParts {
   blob(digest: string): Promise<BlobAnswer | undefined>;
   /** The pushed tags, sorted. */
   tags(): Promise<string[]>;
+  /** The pushed manifests whose subject is `digest`. */
+  referrers(digest: string): Promise<ReferrerDescriptor[]>;
   readonly clientName: string;
   readonly ns: string | undefined;
 }
@@ -29,6 +33,16 @@ export function overrideSource(parts: OverrideParts): ReadSource {
       );
       const merged = new Set([...(Array.isArray(upstream) ? upstream.filter((t): t is string => typeof t === 'string') : []), ...local]);
       return tagsAnswer(parts.clientName, [...merged].sort(), query, 'hosted', parts.ns);
+    },
+    async referrers(digest, artifactType) {
+      const local = await parts.referrers(digest);
+      if (local.length === 0) return mirror.referrers(digest, artifactType);
+      // The upstream's (when it answers) after the pushed ones; a digest in both is listed once.
+      const upstream = await mirror.referrers(digest, artifactType).then(
+        (answer) => referrersOf(answer.body) ?? [],
+        () => [],
+      );
+      return referrersAnswer(mergeReferrers(local, upstream), artifactType, 'hosted');
     },
   };
 }

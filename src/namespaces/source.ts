@@ -3,6 +3,7 @@
 import type { BlobStream } from '../store/blob-stream.ts';
 import type { ByteRange } from '../store/blob-store.ts';
 import type { AcceptSet } from '../oci/media-types.ts';
+import { ofArtifactType, referrersIndex, type ReferrerDescriptor } from '../oci/referrers.ts';
 
 /** Where an answer came from: the mirror's cache (fresh or stale), its upstream, or hosted content. */
 export type ManifestSource = 'hit' | 'miss' | 'stale' | 'hosted';
@@ -38,11 +39,21 @@ export interface TagsAnswer {
   readonly cache: string;
 }
 
+export interface ReferrersAnswer {
+  /** An OCI image index of the referrers' descriptors. */
+  readonly body: Uint8Array;
+  /** Whether the `artifactType` filter was applied (the `OCI-Filters-Applied` header). */
+  readonly filtered: boolean;
+  readonly cache: string;
+}
+
 export interface ReadSource {
   manifest(reference: string, accept: AcceptSet): Promise<ManifestAnswer>;
   headBlob(digest: string): Promise<BlobHead>;
   blob(digest: string): Promise<BlobAnswer>;
   tags(query: TagsQuery): Promise<TagsAnswer>;
+  /** The manifests whose subject is `digest` (a valid digest), only those of `artifactType` when given. */
+  referrers(digest: string, artifactType: string | undefined): Promise<ReferrersAnswer>;
 }
 
 /** One page of sorted tags: at most `n` after `last`, and the query of the next page if there is one. */
@@ -61,4 +72,9 @@ export function tagsAnswer(clientName: string, sorted: readonly string[], query:
   const params = new URLSearchParams({ n: String(page.next.n), last: page.next.last });
   if (ns !== undefined) params.set('ns', ns);
   return { body, link: `</v2/${clientName}/tags/list?${params}>; rel="next"`, cache };
+}
+
+/** The referrers answer for a list the mirror holds itself (hosted, or merged with an override), filtered here. */
+export function referrersAnswer(descriptors: readonly ReferrerDescriptor[], artifactType: string | undefined, cache: string): ReferrersAnswer {
+  return { body: referrersIndex(ofArtifactType(descriptors, artifactType)), filtered: artifactType !== undefined, cache };
 }

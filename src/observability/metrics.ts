@@ -21,7 +21,7 @@ export function createMetrics(version: string) {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
       registers: r,
     }),
-    cacheLookups: new Counter({ name: 'ocimirror_cache_lookups_total', help: 'Cache lookups by kind (manifest, blob, tag, tags_list) and result (hit, miss, stale, negative).', labelNames: ['kind', 'result'], registers: r }),
+    cacheLookups: new Counter({ name: 'ocimirror_cache_lookups_total', help: 'Cache lookups by kind (manifest, blob, tag, tags_list, referrers) and result (hit, miss, stale, negative).', labelNames: ['kind', 'result'], registers: r }),
     servedBytes: new Counter({ name: 'ocimirror_served_bytes_total', help: 'Body bytes sent to clients, by source (cache, upstream, hosted).', labelNames: ['source'], registers: r }),
     upstreamRequests: new Counter({ name: 'ocimirror_upstream_requests_total', help: 'Requests sent to upstream registries, by upstream and status code (0 = no answer).', labelNames: ['upstream', 'code'], registers: r }),
     upstreamErrors: new Counter({ name: 'ocimirror_upstream_errors_total', help: 'Failed upstream exchanges, by upstream and reason.', labelNames: ['upstream', 'reason'], registers: r }),

@@ -2,6 +2,7 @@
 // response and in the log, and gives the read source that answers it.
 import type { Context } from 'hono';
 import { findBlob, findManifest, hostedSource } from '../hosted/read.ts';
+import { hostedReferrers } from '../hosted/referrers.ts';
 import type { AppEnv } from '../http/env.ts';
 import { mirrorSource } from '../mirror/mirror-source.ts';
 import { overrideSource } from '../namespaces/override-source.ts';
@@ -34,6 +35,7 @@ export function sourceOf(c: Context<AppEnv>, deps: RegistryDeps, target: Target)
     manifest: (reference) => findManifest(deps.hosted, key, reference),
     blob: (digest) => findBlob(deps.hosted, key, digest),
     tags: () => deps.hosted.index.listTags(key),
+    referrers: (digest) => hostedReferrers(deps.hosted, key, digest),
     clientName: target.name,
     ns,
   });
