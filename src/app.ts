@@ -1,5 +1,6 @@
 // The HTTP application: middleware, the endpoint families, and the single error mapper.
 import { Hono } from 'hono';
+import { registryAuth } from './auth/middleware.ts';
 import { accessLog } from './http/access-log.ts';
 import type { AppEnv } from './http/env.ts';
 import { errorResponse } from './http/error-response.ts';
@@ -13,6 +14,7 @@ import { manifestRoutes } from './routes/manifests.ts';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.ts';
 import { referrerRoutes } from './routes/referrers.ts';
 import { tagRoutes } from './routes/tags.ts';
+import { tokenRoutes } from './routes/token.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 
 export function createApp(registry: RegistryDeps, options: { readiness: readonly ReadinessCheck[] }): Hono<AppEnv> {
@@ -24,6 +26,10 @@ export function createApp(registry: RegistryDeps, options: { readiness: readonly
     await next();
   });
   app.use('/v2/*', loopGuard({ instanceId: deps.instanceId }));
+  if (registry.auth) {
+    app.use('/v2/*', registryAuth({ ...registry.auth, resolver: registry.resolver }));
+    app.route('/', tokenRoutes({ ...registry.auth, resolver: registry.resolver }));
+  }
   app.route('/', baseRoutes());
   app.route('/', catalogRoutes(registry));
   app.route('/', tagRoutes(registry));

@@ -3,7 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
-import type { Config } from './config/config.ts';
+import { Authorizer } from './auth/authorizer.ts';
+import type { AuthDeps } from './auth/gate.ts';
+import { HtpasswdUsers } from './auth/htpasswd.ts';
+import { LoginLimiter } from './auth/rate-limit.ts';
+import { ScopedTokens } from './auth/scoped-tokens.ts';
+import { TokenService } from './auth/token-service.ts';
+import type { AuthConfig, Config } from './config/config.ts';
+import { parseListen } from './config/listen.ts';
 import type { Logger } from './observability/logger.ts';
 import type { Metrics } from './observability/metrics.ts';
 import type { HostedDeps } from './hosted/deps.ts';
@@ -122,7 +129,9 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     { dataDir: config.dataDir, graceMs: config.gc.graceMs, deleteUntagged: config.gc.deleteUntagged },
   );
   gc.schedule(config.gc.intervalMs);
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc };
+  const auth = config.auth ? await authDeps(config.auth, config.dataDir, logger) : undefined;
+  if (auth) warnPlainBasic(config, logger);
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(auth ? { auth } : {}) };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(
@@ -160,4 +169,31 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
       await meta.close();
     },
   };
+}
+
+async function authDeps(config: AuthConfig, dataDir: string, logger: Logger): Promise<AuthDeps> {
+  return {
+    config,
+    users: config.htpasswdFile ? new HtpasswdUsers(config.htpasswdFile) : undefined,
+    tokens: new ScopedTokens(dataDir),
+    tokenService: await TokenService.open({ dataDir, service: config.service, ttlMs: config.tokenTtlMs }),
+    authorizer: new Authorizer(config),
+    limiter: new LoginLimiter({ perAddress: config.maxFailuresPerAddress, perUser: config.maxFailuresPerUser }),
+    logger,
+  };
+}
+
+/** Basic credentials cross plain HTTP to a listener other machines reach: say so once, at start. */
+function warnPlainBasic(config: Config, logger: Logger): void {
+  const exposed = config.listen.filter((text) => {
+    try {
+      const { host } = parseListen(text);
+      return !(host === 'localhost' || host === '::1' || host.startsWith('127.'));
+    } catch {
+      return false;
+    }
+  });
+  if (exposed.length) {
+    logger.warn({ listen: exposed }, 'client authentication is on, but passwords and tokens cross plain HTTP on listeners other hosts can reach: put clients on the TLS listener (tls.listen) or behind a TLS proxy');
+  }
 }

@@ -11,6 +11,7 @@ Commands:
   inspect      show a cached image's manifest and config
   rm           drop cached tags and free the blobs only they used
   gc           free blobs and manifests nothing references (online)
+  token        create, list and revoke scoped access tokens (client authentication)
   config       print client configuration for this mirror (containerd, crio, podman, docker, hosts)
   tls init     create the CA and server certificate of the TLS listener (DNS-spoof mode)
   version      print the version
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   inspect: async (argv) => (await import('./inspect.ts')).inspectCommand(argv),
   rm: async (argv) => (await import('./rm.ts')).rmCommand(argv),
   gc: async (argv) => (await import('./gc.ts')).gcCommand(argv),
+  token: async (argv) => (await import('./token.ts')).tokenCommand(argv),
   config: async (argv) => (await import('./config.ts')).configCommand(argv),
   tls: async (argv) => (await import('./tls.ts')).tlsCommand(argv),
   version: async () => {

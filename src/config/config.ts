@@ -22,6 +22,32 @@ export interface UpstreamConfig {
   readonly address?: { readonly host: string; readonly port?: number };
   /** Pushes to this upstream's names are kept locally and answered instead of the upstream's. */
   readonly overrides: boolean;
+  /** With auth on, its content is served only to callers a rule lets pull it. */
+  readonly private: boolean;
+}
+
+export type AuthAction = 'pull' | 'push' | 'delete';
+
+export interface AuthRule {
+  /** Globs over repository names: `*` within one path component, `**` across them. */
+  readonly repos: readonly string[];
+  readonly users: readonly string[];
+  readonly groups: readonly string[];
+  readonly actions: readonly AuthAction[];
+}
+
+export interface AuthConfig {
+  /** Absolute path of the htpasswd file, if users log in with passwords. */
+  readonly htpasswdFile?: string;
+  readonly anonymous: readonly AuthAction[];
+  readonly rules: readonly AuthRule[];
+  readonly groups: Readonly<Record<string, readonly string[]>>;
+  readonly admins: readonly string[];
+  readonly service: string;
+  readonly tokenTtlMs: number;
+  readonly realm?: string;
+  readonly maxFailuresPerAddress: number;
+  readonly maxFailuresPerUser: number;
 }
 
 export interface Config {
@@ -50,6 +76,8 @@ export interface Config {
     readonly manifestLruEntries: number;
     readonly negativeTtlMs: number;
   };
+  /** Client authentication; undefined: off (lab mode). */
+  readonly auth?: AuthConfig;
   readonly gc: { readonly intervalMs: number; readonly graceMs: number; readonly deleteUntagged: boolean };
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

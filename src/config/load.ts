@@ -4,7 +4,7 @@ import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import type { Config, Credentials, UpstreamConfig } from './config.ts';
+import type { AuthConfig, Config, Credentials, UpstreamConfig } from './config.ts';
 import { DEFAULT_HOSTED_NAMESPACES, DEFAULT_UPSTREAMS } from './defaults.ts';
 import { isValidName } from '../oci/reference.ts';
 import { configSchema, type ConfigInput, type ParsedConfig } from './schema.ts';
@@ -102,6 +102,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
       ...(credentials ? { credentials } : {}),
       ...(u.address ? { address: u.address } : {}),
       overrides: u.overrides,
+      private: u.private ?? credentials !== undefined,
     };
   });
 
@@ -152,6 +153,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
       manifestLruEntries: parsed.cache.manifestLruEntries,
       negativeTtlMs: parsed.cache.negativeTtl,
     },
+    ...(parsed.auth ? { auth: authConfig(parsed.auth, cwd) } : {}),
     gc: { intervalMs: parsed.gc.interval, graceMs: parsed.gc.grace, deleteUntagged: parsed.gc.deleteUntagged },
     log: parsed.log,
   };
@@ -172,6 +174,21 @@ function hostedNamespaces(configured: readonly string[] | undefined, upstreams: 
     else if (collides(ns)) problems.push(`hosted.namespaces: "${ns}" starts with the upstream name or alias "${ns.split('/')[0]}"; pick another prefix`);
   }
   return [...new Set(namespaces)];
+}
+
+function authConfig(a: NonNullable<ParsedConfig['auth']>, cwd: string): AuthConfig {
+  return {
+    ...(a.htpasswd ? { htpasswdFile: resolve(cwd, a.htpasswd) } : {}),
+    anonymous: a.anonymous,
+    rules: a.rules,
+    groups: a.groups,
+    admins: a.admins,
+    service: a.service,
+    tokenTtlMs: a.tokenTtl,
+    ...(a.realm ? { realm: a.realm } : {}),
+    maxFailuresPerAddress: a.maxFailuresPerAddress,
+    maxFailuresPerUser: a.maxFailuresPerUser,
+  };
 }
 
 type CredentialsInput = NonNullable<NonNullable<ParsedConfig['upstreams']>[number]['credentials']>;

@@ -87,6 +87,8 @@ const upstream = z
     address: ipAddress.optional(),
     /** Accept pushes to this upstream's names and answer them instead of the upstream's (see hosted/). */
     overrides: z.boolean().default(false),
+    /** With auth on: serve this upstream's content only to callers a rule lets pull it (default: when credentials are set). */
+    private: z.boolean().optional(),
   })
   .strict()
   .refine((u) => !u.address || !isIP(new URL(u.url).hostname.replace(/^\[|\]$/g, '')), {
@@ -143,6 +145,39 @@ export const configSchema = z
       })
       .strict()
       .default({ lowWater: 0.9, manifestLruEntries: 2000, negativeTtl: 30_000 }),
+    /** Client authentication and access rules; absent: anyone who reaches the mirror may pull and push (lab mode). */
+    auth: z
+      .object({
+        /** Users, as `htpasswd -B` writes them (bcrypt only); re-read when the file changes. */
+        htpasswd: z.string().min(1).optional(),
+        /** What clients without credentials may do on mirrored public content. */
+        anonymous: z.array(z.enum(['pull'])).default(['pull']),
+        rules: z
+          .array(
+            z
+              .object({
+                repos: z.array(z.string().min(1)).min(1),
+                users: z.array(z.string().min(1)).default([]),
+                groups: z.array(z.string().min(1)).default([]),
+                actions: z.array(z.enum(['pull', 'push', 'delete'])).min(1),
+              })
+              .strict(),
+          )
+          .default([]),
+        groups: z.record(z.string(), z.array(z.string().min(1))).default({}),
+        /** Users who may use the admin API and the operator commands. */
+        admins: z.array(z.string().min(1)).default([]),
+        /** The token audience clients name as service=. */
+        service: z.string().min(1).default('ocimirror'),
+        tokenTtl: duration.default(300_000),
+        /** The token URL announced in challenges; default: /auth/token on the host the client used. */
+        realm: z.string().url().optional(),
+        /** Failed logins allowed per client address, and per user, within a minute before 429. */
+        maxFailuresPerAddress: z.number().int().min(1).default(10),
+        maxFailuresPerUser: z.number().int().min(1).default(100),
+      })
+      .strict()
+      .optional(),
     /** Online garbage collection of unreferenced blobs and manifests (hosted and cached). */
     gc: z
       .object({

@@ -36,6 +36,7 @@ export function accessLog(options: { logger: Logger; metrics: Metrics }): Middle
           cache: c.get('cache'),
           upstream: c.get('upstream'),
           repo: c.get('repo'),
+          user: c.get('user'),
           userAgent: c.req.header('user-agent'),
           ...err,
         },

@@ -1,4 +1,6 @@
 // What handlers share per request (Hono context variables).
+import type { AuthAction } from '../config/config.ts';
+import type { Target } from '../namespaces/resolve.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export interface AppEnv {
@@ -11,5 +13,9 @@ export interface AppEnv {
     repo: string;
     error: unknown;
     bytes: number;
+    /** Who the request authenticated as (user or token name), when client authentication is on. */
+    user: string;
+    /** With client authentication on: whether the caller may do `action` on `target` (catalog, mounts). */
+    authorize: (target: Target, action: AuthAction) => boolean;
   };
 }

@@ -22,7 +22,9 @@ export function catalogRoutes(deps: RegistryDeps): Hono<AppEnv> {
       const override = parseOverrideKey(key);
       names.add(override ? clientName(override.upstream, override.repo) : key);
     }
-    const sorted = [...names].sort();
+    const authorize = c.get('authorize');
+    const visible = authorize ? [...names].filter((name) => mayPull(deps, authorize, name)) : [...names];
+    const sorted = visible.sort();
     const after = last === undefined ? sorted : sorted.filter((name) => name > last);
     const page = n === undefined ? after : after.slice(0, Number(n));
     if (n !== undefined && after.length > page.length && page.length > 0) {
@@ -30,4 +32,13 @@ export function catalogRoutes(deps: RegistryDeps): Hono<AppEnv> {
     }
     return c.json({ repositories: page });
   });
+}
+
+/** With client authentication on, _catalog lists only what the caller may pull. */
+function mayPull(deps: RegistryDeps, authorize: NonNullable<AppEnv['Variables']['authorize']>, name: string): boolean {
+  try {
+    return authorize(deps.resolver.resolve({ name }), 'pull');
+  } catch {
+    return false;
+  }
 }

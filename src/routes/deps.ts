@@ -1,4 +1,5 @@
 // What the endpoint families get: the namespace resolver and the two sources' own deps.
+import type { AuthDeps } from '../auth/gate.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
 import type { HostedDeps } from '../hosted/deps.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
@@ -9,4 +10,6 @@ export interface RegistryDeps {
   readonly hosted: HostedDeps;
   readonly mirror: ProxyDeps;
   readonly gc: GarbageCollector;
+  /** Client authentication; undefined when it is off. */
+  readonly auth?: AuthDeps;
 }

@@ -81,6 +81,9 @@ export function uploadRoutes(deps: RegistryDeps): Hono<AppEnv> {
 async function mountable(c: Context<AppEnv>, deps: RegistryDeps, from: string, digest: string): Promise<boolean> {
   try {
     const target = deps.resolver.resolve({ ns: c.req.query('ns'), host: c.req.header('host'), name: from });
+    // With client authentication on, a mount reads `from`: the caller must be allowed to pull it.
+    const authorize = c.get('authorize');
+    if (authorize && !authorize(target, 'pull')) return false;
     const head = await sourceOf(c, deps, target).headBlob(digest);
     return head.source === 'hosted' || head.source === 'cache';
   } catch {
