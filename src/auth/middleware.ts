@@ -45,6 +45,10 @@ export function registryAuth(deps: AuthDeps & { readonly resolver: NamespaceReso
     for (const action of request.actions) {
       if (authorize(target, action)) continue;
       if (principal.kind === 'anonymous') return unauthorized('authentication required');
+      // A token for other repositories, held by someone who may do this: the client fetches a new one.
+      if (identity.via === 'bearer' && deps.authorizer.allowed(principal, resourceOf(target), action)) {
+        return unauthorized(`the token does not grant ${action} on ${request.name}`, 'insufficient_scope');
+      }
       return errorResponse(c, new OciError('DENIED', `${principal.kind === 'token' ? 'token' : 'user'} "${principal.name}" may not ${action} ${request.name}`, { detail: { name: request.name, action } }));
     }
     return next();
