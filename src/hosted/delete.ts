@@ -6,19 +6,19 @@ import { OciError } from '../oci/errors.ts';
 import { isTag } from '../oci/reference.ts';
 import type { HostedDeps } from './deps.ts';
 
-export async function deleteManifest(deps: HostedDeps, key: string, reference: string): Promise<boolean> {
+export async function deleteManifest(deps: HostedDeps, key: string, reference: string, actor?: string): Promise<boolean> {
   let removed: boolean;
   if (looksLikeDigest(reference)) removed = await deps.index.deleteManifest(key, parseDigest(reference).value);
   else if (isTag(reference)) removed = await deps.index.deleteTag(key, reference);
   else removed = false;
-  if (removed) deps.logger.info({ repo: key, reference }, 'manifest deleted');
+  if (removed) deps.logger.info({ repo: key, reference, ...(actor ? { user: actor } : {}) }, 'manifest deleted');
   return removed;
 }
 
-export async function deleteBlob(deps: HostedDeps, key: string, digestText: string): Promise<boolean> {
+export async function deleteBlob(deps: HostedDeps, key: string, digestText: string, actor?: string): Promise<boolean> {
   const digest = parseDigest(digestText).value;
   const removed = await deps.index.unlinkBlob(key, digest);
-  if (removed) deps.logger.info({ repo: key, digest }, 'blob unlinked');
+  if (removed) deps.logger.info({ repo: key, digest, ...(actor ? { user: actor } : {}) }, 'blob unlinked');
   return removed;
 }
 

@@ -26,6 +26,8 @@ export interface ManifestPush {
    * the mirror), returning whether it could. Hosted repositories have none: what is not pushed is missing.
    */
   readonly ensureBlob?: (digest: string) => Promise<boolean>;
+  /** Who pushes (with client authentication on), for the audit line. */
+  readonly actor?: string;
 }
 
 export interface PushedManifest {
@@ -63,7 +65,7 @@ export async function putManifest(deps: HostedDeps, push: ManifestPush): Promise
   await pinAround(deps, digest, async () => (await deps.blobs.stat(digest)) ?? (await deps.blobs.put(digest, body)));
   await deps.index.putManifest(key, digest, record);
   for (const tag of tags) await deps.index.setTag(key, tag, digest);
-  deps.logger.info({ repo: key, digest, tags, media_type: mediaType, size_bytes: body.byteLength }, 'manifest pushed');
+  deps.logger.info({ repo: key, digest, tags, media_type: mediaType, size_bytes: body.byteLength, ...(push.actor ? { user: push.actor } : {}) }, 'manifest pushed');
   return { digest, ...(subject ? { subject } : {}) };
 }
 

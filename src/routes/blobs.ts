@@ -59,7 +59,7 @@ export function blobRoutes(deps: RegistryDeps): Hono<AppEnv> {
       const target = targetOf(c, deps);
       const key = writableKey(deps, target);
       const digest = c.req.param('digest');
-      if (await deleteBlob(deps.hosted, key, digest)) return c.body(null, 202, { 'content-length': '0' });
+      if (await deleteBlob(deps.hosted, key, digest, c.get('user'))) return c.body(null, 202, { 'content-length': '0' });
       if (target.kind === 'mirrored') throw new OciError('UNSUPPORTED', `no pushed override of "${target.name}" links this blob; cached blobs go with \`ocimirror rm\` or eviction`, { detail: { digest } });
       throw new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { detail: { digest } });
     });

@@ -45,6 +45,7 @@ export function manifestRoutes(deps: RegistryDeps): Hono<AppEnv> {
         contentType: c.req.header('content-type'),
         body,
         ...(target.kind === 'mirrored' ? { ensureBlob: (digest: string) => fetchForOverride(c, deps, target, key, digest) } : {}),
+        ...(c.get('user') ? { actor: c.get('user') } : {}),
       });
       const headers: Record<string, string> = {
         location: `/v2/${target.name}/manifests/${pushed.digest}${nsQuery(c)}`,
@@ -59,7 +60,7 @@ export function manifestRoutes(deps: RegistryDeps): Hono<AppEnv> {
       const target = targetOf(c, deps);
       const key = writableKey(deps, target);
       const reference = c.req.param('reference');
-      if (await deleteManifest(deps.hosted, key, reference)) return c.body(null, 202, { 'content-length': '0' });
+      if (await deleteManifest(deps.hosted, key, reference, c.get('user'))) return c.body(null, 202, { 'content-length': '0' });
       if (target.kind === 'mirrored') {
         throw new OciError('UNSUPPORTED', `no pushed override of "${target.name}" has this reference; what is cached from ${target.routed.upstream.name} is dropped with \`ocimirror rm\``, {
           detail: { name: target.name, reference: reference.slice(0, 200) },
