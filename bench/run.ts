@@ -12,6 +12,7 @@ import { buildImage, pushImage, skopeoCopy, type BuiltImage } from '../test/supp
 import { INSTALLED_BIN, startMirrorProcess, type MirrorProcess } from '../test/support/mirror-process.ts';
 import { startRegistry, type RunningRegistry } from '../test/support/registry.ts';
 import { makeTempDir, removeTempDir } from '../test/support/tmp.ts';
+import { htpasswdLine } from '../test/support/htpasswd.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
 import { accessLogFrom, blobGets } from './access-log.ts';
 import { curlDownloads, hashedDownload, parallelThroughput, runWrk, type WrkResult } from './clients.ts';
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
   };
 
   if (enabled('throughput')) await cachedBlobThroughput(upstream, peer, blobUrls, blobLayer);
-  if (enabled('manifests')) await cachedManifests(mirror.process, peer, nginx, blob);
+  if (enabled('manifests')) await cachedManifests(upstream, mirror.process, peer, nginx, blob);
   if (layered) {
     await coldPulls(upstream, layered, work);
     const proxy = await startFaultProxy(upstream.url, { fault: { dripBytesPerSec: LINK_BYTES_PER_SEC } });
@@ -288,7 +289,7 @@ async function waitForFile(path: string, size: number, timeoutMs = 60_000): Prom
   }
 }
 
-async function cachedManifests(mirror: MirrorProcess, peer: RunningRegistry, nginx: RunningNginx, image: BuiltImage): Promise<void> {
+async function cachedManifests(upstream: RunningRegistry, mirror: MirrorProcess, peer: RunningRegistry, nginx: RunningNginx, image: BuiltImage): Promise<void> {
   log('cached manifests: warming');
   const headers = { Accept: OCI_MANIFEST };
   const urls = {
@@ -306,9 +307,9 @@ async function cachedManifests(mirror: MirrorProcess, peer: RunningRegistry, ngi
       if (res.status !== 200 || body.byteLength !== image.manifestSize) throw new Error(`warming ${url}: status ${res.status}, ${body.byteLength} bytes`);
     }
   }
-  const wrk = async (url: string): Promise<WrkResult> => {
-    await runWrk(url, { connections: WRK_CONNECTIONS, seconds: 1, headers }); // warm-up (JIT, connections)
-    const result = await runWrk(url, { connections: WRK_CONNECTIONS, seconds: WRK_SECONDS, headers });
+  const wrk = async (url: string, withHeaders: Record<string, string> = headers): Promise<WrkResult> => {
+    await runWrk(url, { connections: WRK_CONNECTIONS, seconds: 1, headers: withHeaders }); // warm-up (JIT, connections)
+    const result = await runWrk(url, { connections: WRK_CONNECTIONS, seconds: WRK_SECONDS, headers: withHeaders });
     if (result.errors > 0) throw new Error(`${url}: ${result.errors} of ${result.requests} requests failed under wrk`);
     return result;
   };
@@ -333,8 +334,54 @@ async function cachedManifests(mirror: MirrorProcess, peer: RunningRegistry, ngi
       '',
     );
   }
+  await authenticatedManifests(upstream, mirror, image, wrk);
   details.push(
     `nginx column of the manifest rows: the same manifest bytes as a static file (${nginxResult.requests} requests in ${WRK_SECONDS} s, avg latency ${nginxResult.latencyAvg}); a ceiling, not a target.`,
+    '',
+  );
+}
+
+/**
+ * Cached manifest by tag with client authentication on, every request carrying a valid Bearer token
+ * (from the mirror's own token endpoint, for an htpasswd user), against the same mirror build without
+ * authentication, alternating A/B/A/B in one run.
+ */
+async function authenticatedManifests(upstream: RunningRegistry, plain: MirrorProcess, image: BuiltImage, wrk: (url: string, headers?: Record<string, string>) => Promise<WrkResult>): Promise<void> {
+  log('cached manifest by tag with auth on: starting a mirror with client authentication');
+  const dir = await makeTempDir('bench-auth');
+  cleanups.push(() => removeTempDir(dir));
+  const htpasswd = join(dir, 'htpasswd');
+  await writeFile(htpasswd, `${await htpasswdLine('bench', 'bench-password')}\n`);
+  const authed = await freshMirror(upstream, undefined, { auth: { htpasswd, rules: [{ repos: ['**'], users: ['bench'], actions: ['pull'] }] } });
+  cleanups.push(() => authed.dispose());
+  const basic = `Basic ${Buffer.from('bench:bench-password').toString('base64')}`;
+  const tokenRes = await fetch(`${authed.process.url}/auth/token?service=ocimirror&scope=repository:bench/blob:pull`, { headers: { authorization: basic } });
+  const { token } = (await tokenRes.json()) as { token: string };
+  const headers = { Accept: OCI_MANIFEST, Authorization: `Bearer ${token}` };
+  const url = `${authed.process.url}/v2/bench/blob/manifests/1`;
+  for (let i = 0; i < 2; i++) {
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+    if (res.status !== 200 || (await res.arrayBuffer()).byteLength !== image.manifestSize) throw new Error(`warming ${url}: status ${res.status}`);
+  }
+  const plainRuns: number[] = [];
+  const authRuns: number[] = [];
+  for (let rep = 0; rep < 2; rep++) {
+    plainRuns.push((await wrk(`${plain.url}/v2/bench/blob/manifests/1`)).requestsPerSecond);
+    authRuns.push((await wrk(url, headers)).requestsPerSecond);
+  }
+  const plainMedian = median(plainRuns);
+  const authMedian = median(authRuns);
+  log(`manifest by tag with auth: ${authMedian.toFixed(0)}/s, without ${plainMedian.toFixed(0)}/s`);
+  rows.push({
+    name: `Cached manifest by tag with client authentication on (a valid Bearer token on every request), ${WRK_CONNECTIONS} connections; "direct" column: the same build without authentication`,
+    unit: 'requests/s',
+    ocimirror: authMedian,
+    direct: plainMedian,
+    target: '>= 0.9x without authentication',
+    met: authMedian >= 0.9 * plainMedian,
+  });
+  details.push(
+    `Auth row: a second ocimirror process with \`auth: { htpasswd, rules: [{ repos: ['**'], users: [bench], actions: [pull] }] }\`, a Bearer token from its /auth/token (Basic bench:…) sent on every wrk request; alternating with the mirror without authentication, 2 runs each of ${WRK_SECONDS} s (requests/s with auth ${authRuns.map((r) => r.toFixed(0)).join(', ')}; without ${plainRuns.map((r) => r.toFixed(0)).join(', ')}).`,
     '',
   );
 }
