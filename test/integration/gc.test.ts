@@ -4,12 +4,13 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ocimirrorOk } from '../support/cli.ts';
+import { ocimirrorOk, runOcimirror } from '../support/cli.ts';
+import { hostname } from 'node:os';
 import { buildImage, pushImage, skopeoCopy, type BuiltImage } from '../support/images.ts';
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { makeTempDir, removeTempDir } from '../support/tmp.ts';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { blobPath } from '../support/oci-layout.ts';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -121,6 +122,31 @@ describe('ocimirror gc', () => {
     const put = await fetch(`${mirror.url}/v2/lab/slow/manifests/1`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: manifest });
     expect(put.status).toBe(201);
     expect(await pullAndVerify(mirror.url, 'lab/slow', '1')).toEqual([]);
+  });
+
+  it('runs by itself every gc.interval', async () => {
+    const mirror = await startMirror({ hosted: { namespaces: ['lab'] }, gc: { grace: '0s', interval: '1s' }, upstreams: [{ name: 'docker.io', url: registry.url, aliases: ['docker.io'], default: true }] });
+    mirrors.push(mirror);
+    const image = await buildImage(join(work, 'scheduled'), { tag: '1', layers: [{ randomBytes: 8 * KiB, seed: 'gc-scheduled' }] });
+    await skopeoCopy(image.ociRef, `docker://${mirror.host}/lab/scheduled:1`);
+    expect((await fetch(`${mirror.url}/v2/lab/scheduled/manifests/${image.manifestDigest}`, { method: 'DELETE' })).status).toBe(202);
+    const deadline = Date.now() + 15_000;
+    while ((await mirror.runtime.deps.blobs.stat(image.layers[0]!.digest)) && Date.now() < deadline) await sleep(200);
+    expect(await mirror.runtime.deps.blobs.stat(image.layers[0]!.digest)).toBeUndefined();
+    expect(mirror.logs().some((l) => l.msg === 'garbage collection finished')).toBe(true);
+  });
+
+  it('runs once at a time: a run while another replica holds the data dir\'s lock is refused (409)', async () => {
+    const mirror = await mirrorWith('1h');
+    // Another live process on this host holds the lock: this test's own process stands in for it.
+    await writeFile(join(mirror.config.dataDir, 'gc.lock'), JSON.stringify({ host: hostname(), pid: process.pid }));
+    const busy = await fetch(`${mirror.adminUrl}/_ocimirror/gc`, { method: 'POST' });
+    expect(busy.status).toBe(409);
+    const cli = await runOcimirror(['gc', '--admin', mirror.adminUrl!]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('already running');
+    await rm(join(mirror.config.dataDir, 'gc.lock'));
+    expect((await fetch(`${mirror.adminUrl}/_ocimirror/gc`, { method: 'POST' })).status).toBe(200);
   });
 
   it('runs during 20 concurrent pulls and 2 pushes without a failed request or a missing blob', async () => {
