@@ -169,6 +169,42 @@ describe('the registry token flow', () => {
   });
 });
 
+describe('operations', () => {
+  it('re-reads the htpasswd file when it changes: a user added while running can log in', async () => {
+    const htpasswd = join(work, 'htpasswd');
+    expect((await get('/v2/', { authorization: basic('carol', 'new-user-3') })).status).toBe(401);
+    await writeFile(htpasswd, `${await readFile(htpasswd, 'utf8')}${await htpasswdLine('carol', 'new-user-3')}\n`);
+    await sleep(1_200); // the file's mtime is looked at once a second
+    expect((await get('/v2/', { authorization: basic('carol', 'new-user-3') })).status).toBe(200);
+  });
+
+  it('rotates the signing key without cutting live tokens off', async () => {
+    const before = await tokenFor('repository:lab/app:pull', basic('alice', ALICE));
+    const rotated = await runOcimirror(['token', 'rotate-key', '--config', configFile]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    await sleep(2_200); // the keys directory is looked at every 2 s
+    const after = await tokenFor('repository:lab/app:pull', basic('alice', ALICE));
+    const kid = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString('utf8')) as { kid: string }).kid;
+    expect(kid(after)).not.toBe(kid(before));
+    for (const jwt of [before, after]) expect((await get('/v2/lab/app/manifests/1', { authorization: `Bearer ${jwt}` })).status).toBe(200);
+  });
+
+  it('can refuse anonymous pulls altogether (anonymous: [])', async () => {
+    const closed = await startMirror({
+      auth: { anonymous: [], rules: [] },
+      upstreams: [{ name: 'docker.io', url: registry.url, aliases: ['docker.io'], default: true }],
+    });
+    try {
+      const res = await fetch(`${closed.url}/v2/library/alpine/manifests/3.8`, { headers: { accept: OCI_MANIFEST } });
+      expect(res.status).toBe(401);
+      const token = ((await (await fetch(`${closed.url}/auth/token?scope=repository:library/alpine:pull`)).json()) as { token: string }).token;
+      expect(claims(token).access).toEqual([]);
+    } finally {
+      await closed.dispose();
+    }
+  });
+});
+
 describe('scoped tokens', () => {
   const cli = (...args: string[]) => runOcimirror(['token', ...args, '--config', configFile]);
 
