@@ -14,6 +14,7 @@ DEPS=(
   "curl             curl               DNS-spoof client tests (--resolve, --cacert)"
   "openssl          openssl            token issuer key and certificate"
   "perl             perl-base          bcrypt htpasswd lines via crypt(3)"
+  "htpasswd         apache2-utils      htpasswd -B files for client authentication tests"
   "setpriv          util-linux         children die with the test process (--pdeathsig)"
   "containerd       containerd         pulling through the mirror"
   "ctr              containerd         containerd client"

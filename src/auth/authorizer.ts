@@ -6,7 +6,7 @@ import type { AuthAction, AuthConfig } from '../config/config.ts';
 export type Principal =
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'user'; readonly name: string }
-  | { readonly kind: 'token'; readonly name: string; readonly repos: readonly string[]; readonly actions: readonly AuthAction[] };
+  | { readonly kind: 'token'; readonly name: string; readonly repos: readonly string[]; readonly actions: readonly AuthAction[]; readonly createdAt: number };
 
 /** A repository as the authorizer sees it. */
 export interface Resource {

@@ -52,7 +52,7 @@ export async function checkPassword(deps: AuthDeps, user: string, password: stri
     return { ok: false, reason: 'throttled', retryAfter };
   }
   const token = await deps.tokens.verify(user, password);
-  if (token) return { ok: true, principal: { kind: 'token', name: token.name, repos: token.repos, actions: token.actions }, via: 'basic' };
+  if (token) return { ok: true, principal: { kind: 'token', name: token.name, repos: token.repos, actions: token.actions, createdAt: token.createdAt }, via: 'basic' };
   if (deps.users && (await deps.users.verify(user, password))) return { ok: true, principal: { kind: 'user', name: user }, via: 'basic' };
   deps.limiter.failed(address, user);
   deps.logger.warn({ user: user.slice(0, 100), address }, 'login failed');
@@ -64,7 +64,9 @@ async function currentPrincipal(deps: AuthDeps, subject: Subject): Promise<Princ
   if (subject.kind === 'anonymous') return { kind: 'anonymous' };
   if (subject.kind === 'user') return deps.users?.has(subject.name) ? { kind: 'user', name: subject.name } : undefined;
   const token = await deps.tokens.lookup(subject.name);
-  return token ? { kind: 'token', name: token.name, repos: token.repos, actions: token.actions } : undefined;
+  // Another token of the same name (removed and created again) is not the one this JWT was issued from.
+  if (!token || token.createdAt !== subject.createdAt) return undefined;
+  return { kind: 'token', name: token.name, repos: token.repos, actions: token.actions, createdAt: token.createdAt };
 }
 
 /** What a /v2/ request asks for. */

@@ -32,7 +32,8 @@ export function registryAuth(deps: AuthDeps & { readonly resolver: NamespaceReso
     if (principal.kind !== 'anonymous') c.set('user', principal.name);
     const authorize = (target: Target, action: AuthAction) =>
       deps.authorizer.allowed(principal, resourceOf(target), action) && accessCovers(identity.access, target.name, action);
-    c.set('authorize', authorize);
+    // The catalog lists what the caller may pull: a catalog token grants no repository, its holder's rights decide.
+    c.set('authorize', request.kind === 'catalog' ? (target, action) => deps.authorizer.allowed(principal, resourceOf(target), action) : authorize);
 
     if (request.kind === 'base' && principal.kind === 'anonymous') return unauthorized('authentication required');
     if (request.kind !== 'repository') return next();

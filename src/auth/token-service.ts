@@ -18,7 +18,11 @@ export interface Access {
 }
 
 /** Who a token was issued to: a user, a scoped token, or nobody (anonymous). */
-export type Subject = { readonly kind: 'user'; readonly name: string } | { readonly kind: 'token'; readonly name: string } | { readonly kind: 'anonymous' };
+export type Subject =
+  | { readonly kind: 'user'; readonly name: string }
+  /** `createdAt` tells a token from a later one of the same name: revoking and re-creating does not revive old JWTs. */
+  | { readonly kind: 'token'; readonly name: string; readonly createdAt: number }
+  | { readonly kind: 'anonymous' };
 
 export interface VerifiedToken {
   readonly subject: Subject;
@@ -93,7 +97,7 @@ export class TokenService {
     const key = this.#keys[0];
     if (!key) throw new Error('no signing key');
     const now = this.#now();
-    const token = await new SignJWT({ access, sub_kind: subject.kind })
+    const token = await new SignJWT({ access, sub_kind: subject.kind, ...(subject.kind === 'token' ? { sub_created: subject.createdAt } : {}) })
       .setProtectedHeader({ alg: ALG, kid: key.kid, typ: 'JWT' })
       .setIssuer(ISSUER)
       .setSubject(subject.kind === 'anonymous' ? '' : subject.name)
@@ -167,8 +171,15 @@ function toVerified(payload: JWTPayload): VerifiedToken | undefined {
   const access = payload.access;
   const kind = payload.sub_kind;
   if (!Array.isArray(access) || typeof payload.exp !== 'number') return undefined;
+  const name = typeof payload.sub === 'string' && payload.sub ? payload.sub : undefined;
   const subject: Subject | undefined =
-    kind === 'anonymous' ? { kind } : (kind === 'user' || kind === 'token') && typeof payload.sub === 'string' && payload.sub ? { kind, name: payload.sub } : undefined;
+    kind === 'anonymous'
+      ? { kind }
+      : kind === 'user' && name
+        ? { kind, name }
+        : kind === 'token' && name && typeof payload.sub_created === 'number'
+          ? { kind, name, createdAt: payload.sub_created }
+          : undefined;
   if (!subject) return undefined;
   const grants = access.filter(
     (a): a is Access => !!a && a.type === 'repository' && typeof a.name === 'string' && Array.isArray(a.actions) && a.actions.every((x: unknown) => x === 'pull' || x === 'push' || x === 'delete'),

@@ -34,7 +34,7 @@ export function tokenRoutes(deps: AuthDeps & { readonly resolver: NamespaceResol
       const granted = parsed.actions.filter((a) => deps.authorizer.allowed(principal, resourceOf(target), a));
       if (granted.length) access.push({ type: 'repository', name: parsed.name, actions: granted });
     }
-    const subject = principal.kind === 'anonymous' ? principal : { kind: principal.kind, name: principal.name };
+    const subject = principal.kind === 'anonymous' ? principal : principal.kind === 'token' ? { kind: principal.kind, name: principal.name, createdAt: principal.createdAt } : { kind: principal.kind, name: principal.name };
     const issued = await deps.tokenService.issue(subject, access);
     return c.json({ token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt });
   };

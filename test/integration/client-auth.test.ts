@@ -149,6 +149,9 @@ describe('the registry token flow', () => {
     expect(await catalog({ authorization: basic('alice', ALICE) })).toEqual(expect.arrayContaining(['lab/app', 'lab/shared/tool']));
     expect(await catalog({ authorization: basic('bob', BOB) })).toEqual(['lab/shared/tool']);
     expect(await catalog({})).toEqual([]);
+    // A catalog token (no repository grants) lists what its holder may pull, as podman search uses it.
+    const catalogToken = await tokenFor('registry:catalog:*', basic('bob', BOB));
+    expect(await catalog({ authorization: `Bearer ${catalogToken}` })).toEqual(['lab/shared/tool']);
     // Once the anonymous client has pulled it, library/alpine is cached and listed for everyone.
     expect((await get('/v2/library/alpine/manifests/3.8')).status).toBe(200);
     expect(await catalog({})).toEqual(['library/alpine']);
@@ -229,6 +232,17 @@ describe('scoped tokens', () => {
     expect((await get('/v2/lab/app/manifests/1', { authorization: `Bearer ${bearer}` })).status).toBe(401);
   });
 
+  it('do not bring an old Bearer token back to life when a token of the same name is created again', async () => {
+    const first = (await cli('create', '--name', 'again', '--repos', 'lab/app', '--actions', 'pull', '--expires', '1h', '--quiet')).stdout.trim();
+    const bearer = await tokenFor('repository:lab/app:pull', basic('again', first));
+    expect((await get('/v2/lab/app/manifests/1', { authorization: `Bearer ${bearer}` })).status).toBe(200);
+    expect((await cli('rm', 'again')).code).toBe(0);
+    const second = (await cli('create', '--name', 'again', '--repos', 'lab/**', '--actions', 'pull', '--expires', '1h', '--quiet')).stdout.trim();
+    await sleep(1_100);
+    expect((await get('/v2/lab/app/manifests/1', { authorization: `Bearer ${bearer}` })).status).toBe(401);
+    expect((await get('/v2/lab/app/manifests/1', { authorization: basic('again', second) })).status).toBe(200);
+  });
+
   it('are refused once expired', async () => {
     const created = await cli('create', '--name', 'short', '--repos', 'lab/app', '--actions', 'pull', '--expires', '2s', '--quiet');
     const secret = created.stdout.trim();
@@ -282,12 +296,11 @@ describe('attacks', () => {
   it('limits failed logins per address: 50 wrong passwords get 429, the right one from 127.0.0.2 still works', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 50; i++) statuses.push(await getFrom('127.0.0.1', '/v2/', basic('alice', `guess-${i}`)));
-    // At most 10 failures a minute per address (earlier tests already spent a few of them).
-    const first429 = statuses.indexOf(429);
-    expect(first429).toBeGreaterThanOrEqual(0);
-    expect(first429).toBeLessThanOrEqual(10);
-    expect(statuses.slice(0, first429).every((s) => s === 401)).toBe(true);
-    expect(statuses.slice(first429).every((s) => s === 429)).toBe(true);
+    // At most 10 failed logins a minute per address (earlier tests may have spent some): all 50 attempts
+    // fall in one minute, so at most 10 of them were checked, the rest were turned away.
+    expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
+    expect(statuses.slice(-30).every((s) => s === 429)).toBe(true);
     expect(await getFrom('127.0.0.1', '/v2/', basic('alice', ALICE))).toBe(429);
     expect(await getFrom('127.0.0.2', '/v2/', basic('alice', ALICE))).toBe(200);
     const limited = await fetch(`${mirror.url}/v2/`, { headers: { authorization: basic('alice', 'x') } });
