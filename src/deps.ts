@@ -108,7 +108,8 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     meta,
     pins: index,
     manifests: new LRUCache<string, CachedManifest>({ max: Math.max(1, config.cache.manifestLruEntries) }),
-    tagLists: new LRUCache({ max: 1000 }),
+    // Bounded by bytes: upstream tag lists can be megabytes each.
+    tagLists: new LRUCache({ max: 1000, maxSize: 64 * 1024 * 1024, sizeCalculation: (entry) => Math.max(1, entry.body.byteLength) }),
     referrerLists: new LRUCache({ max: 1000, maxSize: 64 * 1024 * 1024, sizeCalculation: (entry) => Math.max(1, entry.body.byteLength) }),
     downloads,
     locks,

@@ -24,6 +24,10 @@ export interface UpstreamConfig {
   readonly overrides: boolean;
   /** With auth on, its content is served only to callers a rule lets pull it. */
   readonly private: boolean;
+  /** Redirects and token realms may lead to loopback, link-local and private addresses (upstream/target-policy.ts). */
+  readonly allowPrivateRedirects: boolean;
+  /** Connections at once: this many for blob downloads, as many for manifests, tags, HEADs and tokens. */
+  readonly maxConnections: number;
 }
 
 export type AuthAction = 'pull' | 'push' | 'delete';
@@ -68,7 +72,7 @@ export interface Config {
   };
   readonly shutdownGraceMs: number;
   readonly tagsListTtlMs: number;
-  readonly upstreamTimeouts: { readonly connectMs: number; readonly responseMs: number; readonly idleMs: number };
+  readonly upstreamTimeouts: { readonly connectMs: number; readonly responseMs: number; readonly idleMs: number; readonly minBytesPerSecond: number };
   readonly upstreamRetries: number;
   readonly cache: {
     readonly maxSizeBytes?: number;

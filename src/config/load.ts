@@ -88,7 +88,10 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
   const inputs = parsed.upstreams ?? configSchema.shape.upstreams.unwrap().parse(DEFAULT_UPSTREAMS);
   const upstreams: UpstreamConfig[] = inputs.map((u, i) => {
     const host = new URL(u.url).host.toLowerCase();
-    const aliases = [...new Set((u.aliases ?? [u.name.toLowerCase(), host]).map((a) => a.toLowerCase()))];
+    // Several names on one lab registry (docker.io and quay.io both at http://10.0.0.5:5000) are told
+    // apart by name: a URL host they share is no default alias of any of them.
+    const shared = inputs.filter((other) => new URL(other.url).host.toLowerCase() === host).length > 1;
+    const aliases = [...new Set((u.aliases ?? [u.name.toLowerCase(), ...(shared ? [] : [host])]).map((a) => a.toLowerCase()))];
     const credentials = u.credentials ? resolveCredentials(u.credentials, env, cwd, `upstreams.${i}.credentials`, problems) : undefined;
     return {
       name: u.name,
@@ -103,6 +106,8 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
       ...(u.address ? { address: u.address } : {}),
       overrides: u.overrides,
       private: u.private ?? credentials !== undefined,
+      allowPrivateRedirects: u.allowPrivateRedirects,
+      maxConnections: u.maxConnections,
     };
   });
 
@@ -113,7 +118,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
     names.add(u.name);
     for (const alias of u.aliases) {
       const owner = aliasOwner.get(alias);
-      if (owner && owner !== u.name) problems.push(`upstreams: alias "${alias}" belongs to both "${owner}" and "${u.name}"`);
+      if (owner && owner !== u.name) problems.push(`upstreams: alias "${alias}" belongs to both "${owner}" and "${u.name}": an alias selects one upstream; list it in the aliases of only one of them`);
       aliasOwner.set(alias, u.name);
     }
   }
@@ -145,6 +150,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
       connectMs: parsed.upstreamTimeouts.connect,
       responseMs: parsed.upstreamTimeouts.response,
       idleMs: parsed.upstreamTimeouts.idle,
+      minBytesPerSecond: parsed.upstreamTimeouts.minRate,
     },
     upstreamRetries: parsed.upstreamRetries,
     cache: {

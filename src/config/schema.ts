@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DEFAULT_ADMIN_LISTEN } from './defaults.ts';
+import { parseListen } from './listen.ts';
 import { parseDurationMs, parseSizeBytes } from './units.ts';
 
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -21,6 +22,26 @@ const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
   }
   return bytes;
 });
+
+/** Why `text` is no listen address (host:port, :port, [v6]:port), or undefined when it is one. */
+export function listenAddressProblem(text: string): string | undefined {
+  // A bare port does not say which interfaces to serve: loopback only, or every one.
+  if (/^\d+$/.test(text.trim())) return `"${text}" is a bare port: write 127.0.0.1:${text.trim()} (this machine only) or :${text.trim()} (every interface)`;
+  try {
+    parseListen(text);
+    return undefined;
+  } catch {
+    return `"${text}" is not a listen address (host:port, e.g. 127.0.0.1:5000, :5000, [::1]:5000)`;
+  }
+}
+
+const listenAddress = z
+  .string()
+  .trim()
+  .superRefine((text, ctx) => {
+    const problem = listenAddressProblem(text);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 /** host or host:port, or [v6]:port, as a client would put it in an image reference or Host header. */
 const hostName = z
@@ -72,6 +93,7 @@ const upstream = z
       .string()
       .refine((u) => URL.canParse(u) && /^https?:\/\//i.test(u), 'must be an http:// or https:// URL (with the scheme)')
       .refine((u) => !URL.canParse(u) || ['', '/'].includes(new URL(u).pathname), 'must be the registry root (no path)')
+      .refine((u) => !URL.canParse(u) || (!new URL(u).username && !new URL(u).password), 'must not carry a user name or password: give them under credentials: (username, and password, passwordEnv or passwordFile)')
       .transform((u) => (URL.canParse(u) ? new URL(u).origin : u)),
     aliases: z.array(hostName).optional(),
     default: z.boolean().default(false),
@@ -89,6 +111,10 @@ const upstream = z
     overrides: z.boolean().default(false),
     /** With auth on: serve this upstream's content only to callers a rule lets pull it (default: when credentials are set). */
     private: z.boolean().optional(),
+    /** Follow redirects and token realms to loopback, link-local and private addresses even where the upstream does not live. */
+    allowPrivateRedirects: z.boolean().default(false),
+    /** Connections to the upstream (and its CDN and token realm) at once: this many for blob downloads, as many for the rest. */
+    maxConnections: z.number().int().min(1).max(10_000).default(64),
   })
   .strict()
   .refine((u) => !u.address || !isIP(new URL(u.url).hostname.replace(/^\[|\]$/g, '')), {
@@ -98,16 +124,16 @@ const upstream = z
 
 export const configSchema = z
   .object({
-    listen: z.union([z.string(), z.array(z.string()).min(1)]).default('127.0.0.1:5000'),
+    listen: z.union([listenAddress, z.array(listenAddress).min(1)]).default('127.0.0.1:5000'),
     dataDir: z.string().min(1).default('./data'),
     /** The admin API (ocimirror ls/inspect/rm) on its own listener; false or `listen: []` turns it off. */
     admin: z
-      .union([z.literal(false), z.object({ listen: z.union([z.string(), z.array(z.string())]).default(DEFAULT_ADMIN_LISTEN) }).strict()])
+      .union([z.literal(false), z.object({ listen: z.union([listenAddress, z.array(listenAddress)]).default(DEFAULT_ADMIN_LISTEN) }).strict()])
       .default({ listen: DEFAULT_ADMIN_LISTEN }),
     /** TLS listeners (DNS-spoof mode) next to the plain ones; the certificate comes from `ocimirror tls init`. */
     tls: z
       .object({
-        listen: z.union([z.string(), z.array(z.string())]).default([]),
+        listen: z.union([listenAddress, z.array(listenAddress)]).default([]),
         certFile: z.string().min(1).optional(),
         keyFile: z.string().min(1).optional(),
       })
@@ -132,9 +158,15 @@ export const configSchema = z
     shutdownGrace: duration.default(30_000),
     tagsListTtl: duration.default(30_000),
     upstreamTimeouts: z
-      .object({ connect: duration.default(10_000), response: duration.default(25_000), idle: duration.default(60_000) })
+      .object({
+        connect: duration.default(10_000),
+        response: duration.default(25_000),
+        idle: duration.default(60_000),
+        /** A blob download slower than this (bytes per second, over each `idle` period) is ended. */
+        minRate: size.default(4096),
+      })
       .strict()
-      .default({ connect: 10_000, response: 25_000, idle: 60_000 }),
+      .default({ connect: 10_000, response: 25_000, idle: 60_000, minRate: 4096 }),
     upstreamRetries: z.number().int().min(0).max(10).default(2),
     cache: z
       .object({

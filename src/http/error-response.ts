@@ -14,7 +14,7 @@ export function toOciError(err: unknown): OciError {
   if (err instanceof TokenAuthError) {
     return err.status === 401 || err.status === 403
       ? new OciError('DENIED', `upstream token server refused the mirror's credentials (${err.status})`)
-      : new OciError('UNAVAILABLE', err.message, { status: 502 });
+      : new OciError('UNAVAILABLE', err.message, { status: err.status === 508 ? 508 : 502 });
   }
   if (err instanceof DigestMismatchError) return new OciError('UNAVAILABLE', 'upstream sent content that does not match its digest', { status: 502 });
   return new OciError('UNKNOWN', 'internal error');

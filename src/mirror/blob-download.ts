@@ -45,6 +45,11 @@ export class BlobDownload extends InflightBlob {
     try {
       // Awaiting each write makes the upstream socket follow the disk's pace: memory stays flat.
       for await (const chunk of chunksOf(body)) {
+        // Readers stream what was written before the end is checked: never take a byte past the length
+        // the clients were promised (a response smuggled after it would reach them as a second answer).
+        if (this.size !== undefined && this.#upload.written + chunk.byteLength > this.size) {
+          throw new Error(`upstream sent more than the ${this.size} bytes it announced`);
+        }
         onBytes?.(chunk.byteLength);
         await this.#upload.write(chunk);
         releaseChunk?.(chunk);

@@ -137,7 +137,11 @@ async function startDownload(deps: BlobPullDeps, routed: Routed, digest: string,
   if (res.status !== 200) throw await upstreamError(res, routed.upstream.name, 'BLOB_UNKNOWN');
   const length = Number(res.headers['content-length']);
   const size = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
-  const upload = await deps.blobs.begin(digest);
+  // A store that cannot take the blob (disk full, permissions) must not leave the upstream connection held.
+  const upload = await deps.blobs.begin(digest).catch((err: unknown) => {
+    res.body.destroy();
+    throw err;
+  });
   await lease.publish({ id: upload.id, ...(size !== undefined ? { size } : {}) }).catch((err: unknown) => metadataFailed(deps, err));
   const upstreamName = routed.upstream.name;
   const download = new BlobDownload({

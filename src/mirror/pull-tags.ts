@@ -3,6 +3,7 @@
 import { OciError } from '../oci/errors.ts';
 import type { TagsAnswer, TagsQuery } from '../namespaces/source.ts';
 import { UpstreamUnavailableError } from '../upstream/errors.ts';
+import { readLimited } from '../upstream/http-request.ts';
 import type { Routed } from '../upstream/route.ts';
 import type { ProxyDeps } from './deps.ts';
 import { metadataFailed } from './metadata-failed.ts';
@@ -29,14 +30,12 @@ export async function pullTags(deps: TagsPullDeps, routed: Routed, query: TagsQu
     if (routed.upstream.offline) throw new OciError('NAME_UNKNOWN', 'repository is not cached and the mirror is offline');
     const res = await deps.clientFor(routed.upstream.name).request({ method: 'GET', path: `/v2/${routed.repo}/tags/list${params.size ? `?${params}` : ''}`, repo: routed.repo, via: routed.via });
     if (res.status !== 200) throw await upstreamError(res, routed.upstream.name, 'NAME_UNKNOWN');
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of res.body) {
-      total += (chunk as Buffer).byteLength;
-      if (total > MAX_TAGS_BODY) throw new OciError('UNAVAILABLE', 'upstream tag list is too large', { status: 502 });
-      chunks.push(chunk as Buffer);
+    const tooLarge = () => new OciError('UNAVAILABLE', 'upstream tag list is too large', { status: 502 });
+    if (Number(res.headers['content-length']) > MAX_TAGS_BODY) {
+      res.body.destroy();
+      throw tooLarge();
     }
-    const body = Buffer.concat(chunks);
+    const body = await readLimited(res.body, MAX_TAGS_BODY, tooLarge);
     const link = typeof res.headers.link === 'string' ? res.headers.link : undefined;
     deps.tagLists.set(key, { body, ...(link ? { link } : {}), fetchedAt: deps.now() });
     return answer(body, link, 'miss');

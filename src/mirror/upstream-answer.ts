@@ -1,7 +1,7 @@
 // Turns an upstream's unhappy answer into the OCI error our client should see.
 import { OCI_ERROR_STATUS, OciError, type OciErrorCode } from '../oci/errors.ts';
 import type { UpstreamResponse } from '../upstream/registry-client.ts';
-import { drain } from '../upstream/http-request.ts';
+import { discard, readLimited } from '../upstream/http-request.ts';
 
 const MAX_ERROR_BODY = 16 * 1024;
 
@@ -37,13 +37,12 @@ export async function upstreamError(res: UpstreamResponse, upstream: string, not
 async function readErrorCode(res: UpstreamResponse): Promise<string | undefined> {
   const length = Number(res.headers['content-length'] ?? 0);
   if (!(length > 0 && length <= MAX_ERROR_BODY) || !/json/.test(String(res.headers['content-type']))) {
-    drain(res.body);
+    discard(res.body);
     return undefined;
   }
   try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of res.body) chunks.push(chunk as Buffer);
-    const doc = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { errors?: { code?: unknown }[] };
+    const body = await readLimited(res.body, MAX_ERROR_BODY, () => new Error('error body too large'));
+    const doc = JSON.parse(body.toString('utf8')) as { errors?: { code?: unknown }[] };
     const code = doc.errors?.[0]?.code;
     return typeof code === 'string' ? code : undefined;
   } catch {

@@ -145,9 +145,26 @@ class Connection {
       let body: Readable | undefined;
       let settled = false;
       let connected = false;
+      // The minimum rate: body bytes per idle period, judged only over periods the reader never held back.
+      const minBytes = ((timeouts.minBytesPerSecond ?? 0) * timeouts.idleMs) / 1000;
+      let periodBytes = 0;
+      let heldBack = false;
+      let rateTimer: NodeJS.Timeout | undefined;
       const stopTimers = () => {
         clearTimeout(connectTimer);
         clearTimeout(responseTimer);
+        clearInterval(rateTimer);
+      };
+      const watchRate = () => {
+        if (minBytes <= 0) return;
+        rateTimer = setInterval(() => {
+          if (!heldBack && periodBytes < minBytes) {
+            fail(new TimeoutError(`upstream ${url.host} sent ${periodBytes} bytes in ${timeouts.idleMs} ms, below the minimum rate of ${timeouts.minBytesPerSecond} bytes/s`));
+          }
+          periodBytes = 0;
+          heldBack = false;
+        }, timeouts.idleMs);
+        rateTimer.unref();
       };
       const fail = (err: Error) => {
         stopTimers();
@@ -181,12 +198,14 @@ class Connection {
             if (parser.head && !settled) {
               settled = true;
               clearTimeout(responseTimer);
+              watchRate();
               body = new Readable({
                 highWaterMark: BODY_HIGH_WATER,
                 read: () => {
                   if (this.#exchange?.fail === fail) socket.resume();
                 },
                 destroy: (err, callback) => {
+                  clearInterval(rateTimer);
                   // A body dropped before its end leaves the connection mid-response: close it.
                   if (this.#exchange?.fail === fail) {
                     this.#exchange = undefined;
@@ -200,10 +219,13 @@ class Connection {
             let more = true;
             for (const piece of pieces) {
               slabs.lend(piece);
+              periodBytes += piece.length;
               more = body!.push(piece);
             }
+            if (!more) heldBack = true;
             if (parser.complete) {
               this.#exchange = undefined;
+              clearInterval(rateTimer);
               socket.off('timeout', onIdle);
               socket.setTimeout(0);
               body!.push(null);
@@ -384,26 +406,36 @@ function parseHead(text: string): Head {
   const headers: Record<string, string> = {};
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
-    if (colon <= 0 || /^[ \t]/.test(line)) throw new UpstreamProtocolError(`upstream sent a bad header line: ${JSON.stringify(line.slice(0, 80))}`);
-    const name = line.slice(0, colon).trim().toLowerCase();
+    const name = line.slice(0, colon).toLowerCase();
+    // RFC 9112 5.1: no whitespace between the field name and the colon; such a message is rejected, as
+    // proxies disagree on whether `Transfer-Encoding : chunked` frames the body (request smuggling).
+    if (colon <= 0 || !FIELD_NAME.test(name)) throw new UpstreamProtocolError(`upstream sent a bad header line: ${JSON.stringify(line.slice(0, 80))}`);
     const value = line.slice(colon + 1).trim();
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
   }
   return { status: Number(status[2]), version: `1.${status[1]}`, headers };
 }
 
+/** RFC 9110 5.1: a field name is a token. */
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
 function framing(head: Head): BodyState {
   if (head.status === 204 || head.status === 304) return { kind: 'length', left: 0 };
-  const coding = String(head.headers['transfer-encoding'] ?? '').toLowerCase();
-  if (coding !== '') {
-    if (!/(^|,)\s*chunked\s*$/.test(coding)) return { kind: 'eof' };
+  const coding = head.headers['transfer-encoding'];
+  const lengthText = head.headers['content-length'];
+  // RFC 9112 6.1: a message with both may be an attempt at response smuggling; the mirror would announce
+  // one length to its client and be handed another. Refused rather than guessed at.
+  if (coding !== undefined && lengthText !== undefined) throw new UpstreamProtocolError('upstream sent both Transfer-Encoding and Content-Length');
+  if (coding !== undefined) {
+    if (!/(^|,)\s*chunked\s*$/.test(String(coding).toLowerCase())) return { kind: 'eof' };
     return { kind: 'chunked', step: 'size', left: 0 };
   }
-  const lengthText = head.headers['content-length'];
   if (lengthText === undefined) return { kind: 'eof' };
+  // RFC 9110 8.6: identical values (repeated fields, or one list) are one length.
   const values = String(lengthText).split(',').map((v) => v.trim());
   if (!values.every((v) => v === values[0]) || !/^\d{1,15}$/.test(values[0]!)) {
     throw new UpstreamProtocolError(`upstream sent a bad Content-Length: ${JSON.stringify(lengthText)}`);
   }
+  head.headers['content-length'] = values[0]!;
   return { kind: 'length', left: Number(values[0]) };
 }

@@ -1,5 +1,6 @@
 // Why an upstream exchange failed, before anything reached the client.
-export type UpstreamFailure = 'connect' | 'timeout' | 'reset' | 'status' | 'tls' | 'protocol';
+/** `refused`: the mirror would not follow the upstream where it pointed (target-policy.ts, loops); never retried. */
+export type UpstreamFailure = 'connect' | 'timeout' | 'reset' | 'status' | 'tls' | 'protocol' | 'refused';
 
 /** The upstream could not be reached or kept failing: callers may serve stale content instead. */
 export class UpstreamUnavailableError extends Error {

@@ -8,6 +8,11 @@ export interface Timeouts {
   readonly connectMs: number;
   readonly responseMs: number;
   readonly idleMs: number;
+  /**
+   * Blob bodies (bulk-get.ts): fewer bytes than this rate allows in an `idleMs` period (not counting
+   * time the reader held the body back) end the download, so a drip of 1 B/s cannot hold it forever.
+   */
+  readonly minBytesPerSecond?: number;
 }
 
 export interface SendOptions {
@@ -65,4 +70,37 @@ export function sendRequest(url: URL, options: SendOptions): Promise<IncomingMes
 export function drain(res: Readable): void {
   res.resume();
   res.on('error', () => {});
+}
+
+/** A body we do not need beyond this is cut off (its connection closed) instead of read to its end. */
+const MAX_DISCARD = 64 * 1024;
+
+/**
+ * Reads a body we do not need (a 401, a redirect, an error) to its end, so its keep-alive socket goes
+ * back to the pool at once; a large one is destroyed instead, which frees the socket slot as well.
+ */
+export function discard(body: Readable): void {
+  let seen = 0;
+  body.on('error', () => {});
+  body.on('data', (chunk: Uint8Array) => {
+    seen += chunk.byteLength;
+    if (seen > MAX_DISCARD) body.destroy();
+  });
+  body.resume();
+}
+
+/** A whole small body, or `tooLarge()` thrown (and the body destroyed) once it passes `maxBytes`. */
+export async function readLimited(body: Readable, maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    const bytes = chunk as Buffer;
+    total += bytes.byteLength;
+    if (total > maxBytes) {
+      body.destroy();
+      throw tooLarge();
+    }
+    chunks.push(bytes);
+  }
+  return Buffer.concat(chunks, total);
 }

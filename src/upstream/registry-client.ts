@@ -1,6 +1,9 @@
 // Talks to one upstream registry: authentication (Bearer token flow, Basic, static token), redirects
 // (blob GETs go to a CDN on another host, which never sees our Authorization), bounded retries of
-// idempotent requests before any byte reached the client, and connection reuse.
+// idempotent requests before any byte reached the client, and connection reuse. What the upstream may
+// make the mirror do is bounded: credentials go only to its own origin and to the token realms its own
+// challenges name; redirects and realms lead only where target-policy.ts allows; every request (token
+// fetches and retries included) ends by one deadline; connections are capped per upstream.
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
@@ -9,9 +12,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpstreamConfig } from '../config/config.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { parseChallenge, type Challenge } from './challenge.ts';
+import { ConnectionSlots } from './connection-slots.ts';
 import { UpstreamUnavailableError, type UpstreamFailure } from './errors.ts';
 import { bulkGet, type ConnectTarget } from './bulk-get.ts';
-import { drain, sendRequest, TimeoutError, type Timeouts } from './http-request.ts';
+import { discard, sendRequest, TimeoutError, type Timeouts } from './http-request.ts';
+import { REFUSED_TARGET, TargetPolicy, type AddressClass } from './target-policy.ts';
 import { TokenAuthError, TokenCache } from './token-auth.ts';
 
 export interface UpstreamRequest {
@@ -45,19 +50,26 @@ export interface RegistryClientOptions {
   readonly retryDelayMs?: number;
   /** A Via header value that marks requests as this mirror's, so it can spot its own (see loop.ts). */
   readonly via?: string;
+  /** Where the upstream lives, when known better than its URL or address say (see TargetPolicy). */
+  readonly upstreamHome?: readonly AddressClass[];
 }
 
 const MAX_REDIRECTS = 5;
-/** Characters of a client's Via passed on: enough for a chain of proxies, not a way to bloat requests. */
+/** A client's Via passed on: enough for a chain of proxies; a longer one is refused as a likely loop. */
 const MAX_VIA = 1024;
+const MAX_VIA_HOPS = 16;
 const RETRYABLE_STATUS = new Set([500, 502, 503, 504]);
 
 export class RegistryClient {
   readonly upstream: UpstreamConfig;
   readonly #options: RegistryClientOptions;
   readonly #agent: http.Agent;
-  readonly #otherAgents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  /** Redirect targets and token realms on other hosts: resolved through the target policy. */
+  readonly #otherAgents: { http: http.Agent; https: https.Agent };
   readonly #tokens: TokenCache;
+  readonly #policy: TargetPolicy;
+  /** Blob downloads in progress, wherever they were redirected to. */
+  readonly #bulkSlots: ConnectionSlots;
   /** Where bulk GETs to the upstream's own origin connect (the agent's settings, for bulk-get.ts). */
   readonly #target: ConnectTarget;
   /** The last challenge the upstream sent: lets us fetch tokens before the first 401 of a new scope. */
@@ -66,55 +78,89 @@ export class RegistryClient {
   constructor(upstream: UpstreamConfig, options: RegistryClientOptions) {
     this.upstream = upstream;
     this.#options = options;
+    this.#policy = new TargetPolicy(upstream, options.upstreamHome ? { home: options.upstreamHome } : {});
     const lookup = upstream.address ? pinnedLookup(upstream.address.host) : undefined;
     this.#target = { rejectUnauthorized: !upstream.insecure, ...(lookup ? { lookup } : {}), ...(upstream.address?.port !== undefined ? { port: upstream.address.port } : {}) };
-    const agentOptions = { keepAlive: true, maxSockets: 128, maxFreeSockets: 32, ...(lookup ? { lookup } : {}) };
+    const maxSockets = upstream.maxConnections;
+    const agentOptions = { keepAlive: true, maxSockets, maxFreeSockets: Math.min(32, maxSockets), ...(lookup ? { lookup } : {}) };
     this.#agent = upstream.url.startsWith('https:')
       ? new https.Agent({ ...agentOptions, rejectUnauthorized: !upstream.insecure })
       : new http.Agent(agentOptions);
     if (upstream.address?.port !== undefined) connectToPort(this.#agent, upstream.address.port);
+    const otherOptions = { keepAlive: true, maxSockets, maxFreeSockets: Math.min(32, maxSockets), lookup: this.#policy.lookup };
+    this.#otherAgents = { http: new http.Agent(otherOptions), https: new https.Agent(otherOptions) };
+    this.#bulkSlots = new ConnectionSlots(maxSockets);
     this.#tokens = new TokenCache({
       agentFor: (url) => this.#agentFor(url),
       timeouts: options.timeouts,
+      checkRealm: (url) => (url.origin === this.upstream.url ? Promise.resolve() : this.#policy.check(url, 'its token realm')),
+      ...(options.via ? { via: options.via } : {}),
+      ...(options.userAgent ? { userAgent: options.userAgent } : {}),
       onFetch: (result) => options.metrics?.tokenFetches.inc({ upstream: upstream.name, result }),
     });
   }
 
-  /** Sends the request, retrying connection failures and 5xx; returns the first non-retryable answer. */
+  /**
+   * Sends the request, retrying connection failures and 5xx; returns the first non-retryable answer.
+   * Everything it takes (redirects, a token fetch, retries) ends by one deadline, the response timeout:
+   * about what a client waits for the headers, so nothing is still going on for a client long gone.
+   */
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    this.#checkVia(req.via);
+    const deadline = Date.now() + this.#options.timeouts.responseMs;
     const attempts = this.#options.retries + 1;
     let lastError: UpstreamUnavailableError | undefined;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep((this.#options.retryDelayMs ?? 200) * 2 ** (attempt - 1));
+      if (attempt > 0) {
+        const delay = (this.#options.retryDelayMs ?? 200) * 2 ** (attempt - 1);
+        if (Date.now() + delay >= deadline) break;
+        await sleep(delay);
+      }
       let res: UpstreamResponse;
       try {
-        res = await this.#authenticated(req);
+        res = await this.#authenticated(req, deadline);
       } catch (err) {
         if (err instanceof TokenAuthError) {
-          if (err.status >= 500) {
+          // 508: the realm leads back to this mirror (loop.ts); asking again would not change that.
+          if (err.status >= 500 && err.status !== 508) {
             lastError = new UpstreamUnavailableError(this.upstream.name, 'status', err.message, { status: err.status, cause: err });
             continue;
           }
           throw err;
         }
         lastError = this.#failure(err);
+        if (lastError.reason === 'refused') throw lastError;
         continue;
       }
       if (RETRYABLE_STATUS.has(res.status)) {
-        drain(res.body);
+        discard(res.body);
         this.#options.metrics?.upstreamErrors.inc({ upstream: this.upstream.name, reason: 'status' });
         lastError = new UpstreamUnavailableError(this.upstream.name, 'status', `upstream ${this.upstream.name} answered ${res.status}`, { status: res.status });
         continue;
       }
       return res;
     }
-    throw lastError!;
+    throw lastError ?? new UpstreamUnavailableError(this.upstream.name, 'timeout', `upstream ${this.upstream.name} did not answer by the deadline`);
+  }
+
+  /** A request that already passed many proxies is most likely going round in a loop of mirrors. */
+  #checkVia(via: string | undefined): void {
+    if (!via) return;
+    const hops = via.split(',').length;
+    if (hops >= MAX_VIA_HOPS || via.length > MAX_VIA) {
+      throw new UpstreamUnavailableError(this.upstream.name, 'refused', `the request already passed ${hops} proxies (Via): refusing to pass it on, as it is likely going round a loop of mirrors`);
+    }
   }
 
   #failure(err: unknown): UpstreamUnavailableError {
+    if (err instanceof UpstreamUnavailableError) {
+      this.#options.metrics?.upstreamErrors.inc({ upstream: this.upstream.name, reason: err.reason });
+      return err;
+    }
     const code = (err as NodeJS.ErrnoException).code ?? '';
     const reason: UpstreamFailure =
-      err instanceof TimeoutError ? 'timeout'
+      code === REFUSED_TARGET ? 'refused'
+      : err instanceof TimeoutError ? 'timeout'
       : /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)$/.test(code) ? 'connect'
       : /CERT|SSL|TLS/.test(code) ? 'tls'
       : /^(ECONNRESET|EPIPE|ECONNABORTED)$/.test(code) ? 'reset'
@@ -124,27 +170,39 @@ export class RegistryClient {
     return new UpstreamUnavailableError(this.upstream.name, reason, `upstream ${this.upstream.name} failed: ${(err as Error).message}`, { cause: err });
   }
 
-  async #authenticated(req: UpstreamRequest): Promise<UpstreamResponse> {
+  /** The configured timeouts, shortened to what is left before `deadline`. */
+  #timeouts(deadline: number): Timeouts {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new TimeoutError(`upstream ${this.upstream.name} did not answer within ${this.#options.timeouts.responseMs} ms`);
+    const t = this.#options.timeouts;
+    return { ...t, connectMs: Math.min(t.connectMs, left), responseMs: Math.min(t.responseMs, left) };
+  }
+
+  async #authenticated(req: UpstreamRequest, deadline: number): Promise<UpstreamResponse> {
     const scope = `repository:${req.repo}:pull`;
-    let res = await this.#follow(req, this.#authorization(scope));
+    const { res, url } = await this.#follow(req, this.#authorization(scope), deadline);
     if (res.status !== 401) return res;
+    // Only the upstream's own challenges are answered (as distribution's proxy does): a redirect target
+    // that asks for credentials of its own (a CDN with a Bearer realm) gets none of ours.
+    if (url.origin !== this.upstream.url) return res;
     const challenge = parseChallenge(res.headers['www-authenticate'] as string | undefined);
     if (!challenge) return res;
-    let authorization: string | undefined;
     const credentials = this.upstream.credentials;
+    let authorization: string;
     if (challenge.scheme === 'bearer') {
-      this.#challenge = challenge;
       if (credentials?.kind === 'token') return res; // a static token that was refused: nothing else to try
-      authorization = `Bearer ${await this.#tokens.fetch(challenge, challenge.params.scope ?? scope, credentials)}`;
+      this.#challenge = challenge;
+      // The 401's socket goes back to the agent before the (possibly slow) token fetch, not after it.
+      discard(res.body);
+      authorization = `Bearer ${await this.#tokens.fetch(challenge, challenge.params.scope ?? scope, credentials, this.#timeouts(deadline))}`;
     } else if (challenge.scheme === 'basic' && credentials?.kind === 'basic') {
       this.#challenge = challenge;
+      discard(res.body);
       authorization = basic(credentials.username, credentials.password.reveal());
     } else {
       return res;
     }
-    drain(res.body);
-    res = await this.#follow(req, authorization);
-    return res;
+    return (await this.#follow(req, authorization, deadline)).res;
   }
 
   /** What we can send before being challenged: a static token, Basic, or a cached Bearer token. */
@@ -159,35 +217,43 @@ export class RegistryClient {
     return undefined;
   }
 
-  /** Sends and follows redirects; Authorization goes only to the upstream's own origin. */
-  async #follow(req: UpstreamRequest, authorization: string | undefined): Promise<UpstreamResponse> {
+  /** Sends and follows redirects; Authorization goes only to the upstream's own origin. The answer and the URL that gave it. */
+  async #follow(req: UpstreamRequest, authorization: string | undefined, deadline: number): Promise<{ res: UpstreamResponse; url: URL }> {
     let url = new URL(req.path, this.upstream.url);
     for (let hop = 0; ; hop++) {
       const ownOrigin = url.origin === this.upstream.url;
+      if (!ownOrigin) await this.#policy.check(url, 'a redirect');
       const headers: Record<string, string> = { 'user-agent': this.#options.userAgent ?? 'ocimirror', ...req.headers };
-      const via = [req.via?.slice(0, MAX_VIA), this.#options.via].filter(Boolean).join(', ');
+      const via = [req.via, this.#options.via].filter(Boolean).join(', ');
       if (via) headers.via = via;
       if (authorization && ownOrigin) headers.authorization = authorization;
       const started = performance.now();
-      const res = await this.#send(url, req, headers);
+      const res = await this.#send(url, req, headers, deadline);
       const status = res.status;
       this.#options.metrics?.upstreamRequests.inc({ upstream: this.upstream.name, code: String(status) });
       this.#options.metrics?.upstreamDuration.observe({ upstream: this.upstream.name }, (performance.now() - started) / 1000);
       const location = res.headers.location;
-      if (![301, 302, 303, 307, 308].includes(status) || !location) return res;
-      drain(res.body);
+      if (![301, 302, 303, 307, 308].includes(status) || !location) return { res, url };
+      discard(res.body);
       if (hop >= MAX_REDIRECTS) throw new UpstreamUnavailableError(this.upstream.name, 'protocol', `upstream ${this.upstream.name} redirected more than ${MAX_REDIRECTS} times`);
+      if (!URL.canParse(location, url.href)) throw new UpstreamUnavailableError(this.upstream.name, 'protocol', `upstream ${this.upstream.name} redirected to an invalid URL`);
       url = new URL(location, url);
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-        throw new UpstreamUnavailableError(this.upstream.name, 'protocol', `upstream ${this.upstream.name} redirected to a ${url.protocol} URL`);
-      }
     }
   }
 
-  async #send(url: URL, req: UpstreamRequest, headers: Record<string, string>): Promise<UpstreamResponse> {
-    const timeouts = this.#options.timeouts;
+  async #send(url: URL, req: UpstreamRequest, headers: Record<string, string>, deadline: number): Promise<UpstreamResponse> {
+    const timeouts = this.#timeouts(deadline);
     if (req.bulk && req.method === 'GET') {
-      return bulkGet(url, headers, url.origin === this.upstream.url ? this.#target : { rejectUnauthorized: true }, timeouts);
+      const release = await this.#bulkSlots.acquire(deadline, `upstream ${this.upstream.name}`);
+      try {
+        const target = url.origin === this.upstream.url ? this.#target : { rejectUnauthorized: true, lookup: this.#policy.lookup };
+        const res = await bulkGet(url, headers, target, timeouts);
+        res.body.once('close', release);
+        return res;
+      } catch (err) {
+        release();
+        throw err;
+      }
     }
     const res = await sendRequest(url, { method: req.method, headers, agent: this.#agentFor(url), timeouts });
     return { status: res.statusCode ?? 0, headers: res.headers, body: res };
