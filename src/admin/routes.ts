@@ -3,6 +3,8 @@
 //   GET    /_ocimirror/repositories/<name>          a repository's tags, digests, sizes, times
 //   GET    /_ocimirror/images/<name>:<tag>|@<digest>[?platform=os/arch]   inspect a cached image
 //   DELETE /_ocimirror/images/<name>:<tag>[?dryRun=1]                      rm: drop the tag, free its blobs
+//   DELETE /_ocimirror/images/<name>@<digest>[?dryRun=1]                   rm: free a manifest no cached tag names
+//   DELETE /_ocimirror/repositories/<name>[?dryRun=1]                      rm: drop every cached tag of the repository
 //   POST   /_ocimirror/gc[?dryRun=1][&deleteUntagged=1]                    garbage collection (409: running)
 // <name> is routed as in /v2/<name>/...: a leading upstream name or alias (docker.io/library/alpine,
 // ghcr.io/org/app), else the default upstream; `?ns=<registry>` picks the upstream as containerd does.
@@ -10,6 +12,7 @@ import { Hono, type Context } from 'hono';
 import { describeRepository, listHostedRepositories, listRepositories } from '../cache/inventory.ts';
 import { inspectImage } from '../cache/inspect.ts';
 import { removeTag } from '../cache/remove-tag.ts';
+import { removeDigest, removeRepository } from '../cache/remove-cached.ts';
 import { GcBusyError } from '../gc/collector.ts';
 import type { AppEnv } from '../http/env.ts';
 import { OciError } from '../oci/errors.ts';
@@ -57,10 +60,23 @@ export function adminRoutes(registry: RegistryDeps): Hono<AppEnv> {
     })
     .delete(`${ADMIN_PREFIX}/images/:ref{.+}`, async (c) => {
       c.set('route', 'admin_image_delete');
+      // A bare name is not `latest` here: removing is explicit (the repository has its own route).
+      const named = splitReference(c.req.param('ref') ?? '');
+      if (named.tag === undefined && named.digest === undefined) {
+        throw new OciError('UNSUPPORTED', 'name a tag (<name>:<tag>) or a digest (<name>@<digest>); DELETE /_ocimirror/repositories/<name> removes every cached tag', { status: 400 });
+      }
       const { routed, reference, digest } = image(c, deps);
-      if (digest) throw new OciError('UNSUPPORTED', 'rm takes a tag: images pulled by digest are freed when no cached tag uses them', { status: 400 });
       const dryRun = /^(1|true|yes)$/i.test(c.req.query('dryRun') ?? '');
-      const run = removals.then(() => removeTag(deps, { upstream: routed.upstream.name, repo: routed.repo, tag: reference }, { dryRun }));
+      const target = { upstream: routed.upstream.name, repo: routed.repo };
+      const run = removals.then((): Promise<object> => (digest ? removeDigest(deps, { ...target, digest: reference }, { dryRun }) : removeTag(deps, { ...target, tag: reference }, { dryRun })));
+      removals = run.catch(() => {});
+      return c.json(await run);
+    })
+    .delete(`${ADMIN_PREFIX}/repositories/:name{.+}`, async (c) => {
+      c.set('route', 'admin_repository_delete');
+      const routed = route(c, deps, c.req.param('name'));
+      const dryRun = /^(1|true|yes)$/i.test(c.req.query('dryRun') ?? '');
+      const run = removals.then(() => removeRepository(deps, { upstream: routed.upstream.name, repo: routed.repo }, { dryRun }));
       removals = run.catch(() => {});
       return c.json(await run);
     });

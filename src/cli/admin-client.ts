@@ -1,7 +1,7 @@
 // The operator commands' client of the running mirror's admin API (see src/admin/routes.ts).
+import { ConfigError } from '../config/load.ts';
 import { ImageRefError, type ImageRef } from '../oci/image-ref.ts';
-
-export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:5001';
+import { adminUrl } from './endpoints.ts';
 
 /** An answer of the admin API other than 2xx, or no answer at all. */
 export class AdminError extends Error {
@@ -15,20 +15,20 @@ export class AdminError extends Error {
   }
 }
 
-/** --admin, else $OCIMIRROR_ADMIN, else the default admin address. */
-export function adminBase(flag: string | undefined): string {
-  return (flag || process.env.OCIMIRROR_ADMIN || DEFAULT_ADMIN_URL).replace(/\/+$/, '');
+/** --admin, else --config's admin.listen, else $OCIMIRROR_ADMIN, else $OCIMIRROR_CONFIG's, else the default (endpoints.ts). */
+export function adminBase(flag: string | undefined, configFile?: string): string {
+  return adminUrl({ url: flag, config: configFile });
 }
 
 export async function adminRequest<T>(base: string, method: 'GET' | 'DELETE' | 'POST', path: string): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(`${base}${path}`, { method, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(300_000) });
+    res = await fetch(`${base}${path}`, { method, headers: { accept: 'application/json', ...adminCredentials() }, signal: AbortSignal.timeout(300_000) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     if ((err as Error).name === 'TimeoutError') throw new AdminError(`the mirror's admin API at ${base} did not answer in time`, { cause: err });
     const why = cause?.code ?? cause?.message ?? (err as Error).message;
-    throw new AdminError(`cannot reach the mirror's admin API at ${base} (${why}); is \`ocimirror serve\` running with admin.listen there? (--admin URL or $OCIMIRROR_ADMIN)`, { cause: err });
+    throw new AdminError(`cannot reach the mirror's admin API at ${base} (${why}); is \`ocimirror serve\` running with admin.listen there? (--admin URL, --config FILE, $OCIMIRROR_ADMIN or $OCIMIRROR_CONFIG)`, { cause: err });
   }
   const text = await res.text();
   if (!res.ok) {
@@ -46,6 +46,12 @@ export async function adminRequest<T>(base: string, method: 'GET' | 'DELETE' | '
   return JSON.parse(text) as T;
 }
 
+/** With client authentication on, the admin API wants an admin's user:password: $OCIMIRROR_ADMIN_AUTH. */
+function adminCredentials(): Record<string, string> {
+  const auth = process.env.OCIMIRROR_ADMIN_AUTH;
+  return auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {};
+}
+
 /** `?ns=<registry>` when the reference names one: the mirror then refuses a registry it has no upstream for. */
 function query(ref: ImageRef, extra: Record<string, string | undefined> = {}): string {
   const params = new URLSearchParams();
@@ -59,18 +65,18 @@ export function imagePath(ref: ImageRef, extra: Record<string, string | undefine
   return `/_ocimirror/images/${ref.repository}${reference}${query(ref, extra)}`;
 }
 
-export function repositoryPath(ref: ImageRef): string {
-  return `/_ocimirror/repositories/${ref.repository}${query(ref)}`;
+export function repositoryPath(ref: ImageRef, extra: Record<string, string | undefined> = {}): string {
+  return `/_ocimirror/repositories/${ref.repository}${query(ref, extra)}`;
 }
 
-/** Runs a command body; known failures become one line on stderr and exit code 1. */
+/** Runs a command body; known failures become one line on stderr: exit code 2 for a config mistake, else 1. */
 export async function reportFailures(command: string, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
-    if (err instanceof AdminError || err instanceof ImageRefError) {
+    if (err instanceof AdminError || err instanceof ImageRefError || err instanceof ConfigError) {
       console.error(`ocimirror ${command}: ${err.message}`);
-      return 1;
+      return err instanceof ConfigError ? 2 : 1;
     }
     throw err;
   }

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { containerdHosts } from '../client-config/containerd.ts';
 import { dockerDaemonJson } from '../client-config/docker.ts';
 import { etcHosts } from '../client-config/hosts.ts';
-import { ClientConfigError, parseEndpoint, type ClientOptions, type GeneratedConfig, type MirrorTable } from '../client-config/options.ts';
+import { ClientConfigError, FALLBACKS, parseEndpoint, type ClientOptions, type Fallback, type GeneratedConfig, type MirrorTable } from '../client-config/options.ts';
 import { registriesConf } from '../client-config/registries-conf.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
 
@@ -27,13 +27,19 @@ Options:
   -w, --write DIR     write the files under DIR instead of printing them
       --ip IP         hosts: the mirror's address (default: the endpoint's host if it is an IP)
       --ca FILE       https endpoint: path ON THE NODES of the CA that signed the mirror's certificate
-      --skip-verify   https endpoint: nodes do not verify the mirror's certificate`;
+      --skip-verify   https endpoint: nodes do not verify the mirror's certificate
+      --fallback WHERE  where a node goes when the mirror fails (containerd, crio, podman, docker):
+                      upstream  the upstream of the mirror table (default: a lab's private upstream
+                                stays the only source)
+                      registry  the registry the image names (docker.io, ghcr.io, ...)
+                      none      nowhere: the mirror is the only source (docker cannot do this)`;
 
 interface Flags {
   readonly endpoint?: string | undefined;
   readonly ip?: string | undefined;
   readonly ca?: string | undefined;
   readonly skipVerify?: boolean | undefined;
+  readonly fallback?: string | undefined;
 }
 
 const TARGETS: Record<string, (upstreams: MirrorTable, flags: Flags) => GeneratedConfig> = {
@@ -41,14 +47,19 @@ const TARGETS: Record<string, (upstreams: MirrorTable, flags: Flags) => Generate
   crio: (upstreams, flags) => registriesConf(upstreams, clientOptions(flags), 'crio'),
   podman: (upstreams, flags) => registriesConf(upstreams, clientOptions(flags), 'podman'),
   docker: (upstreams, flags) => dockerDaemonJson(upstreams, clientOptions(flags)),
-  hosts: (upstreams, flags) => etcHosts(upstreams, { ip: hostsIp(flags) }),
+  hosts: (upstreams, flags) => {
+    if (flags.fallback) throw new ClientConfigError('--fallback applies to containerd, crio, podman and docker; DNS-spoofed nodes reach only the mirror');
+    return etcHosts(upstreams, { ip: hostsIp(flags) });
+  },
 };
 
 function clientOptions(flags: Flags): ClientOptions {
   if (!flags.endpoint) throw new ClientConfigError('--endpoint is required: the mirror as the nodes reach it, e.g. http://mirror:5000');
   const endpoint = parseEndpoint(flags.endpoint);
   if (endpoint.protocol === 'http:' && (flags.ca || flags.skipVerify)) throw new ClientConfigError('--ca and --skip-verify apply to https endpoints only');
-  return { endpoint, ...(flags.ca ? { caFile: flags.ca } : {}), ...(flags.skipVerify ? { skipVerify: true } : {}) };
+  const fallback = (flags.fallback ?? 'upstream') as Fallback;
+  if (!FALLBACKS.includes(fallback)) throw new ClientConfigError(`--fallback must be ${FALLBACKS.join(', ')} (got "${flags.fallback}")`);
+  return { endpoint, fallback, ...(flags.ca ? { caFile: flags.ca } : {}), ...(flags.skipVerify ? { skipVerify: true } : {}) };
 }
 
 /** --ip, else the endpoint's host when that is an address. */
@@ -69,6 +80,7 @@ export async function configCommand(argv: string[]): Promise<number> {
       ip: { type: 'string' },
       ca: { type: 'string' },
       'skip-verify': { type: 'boolean' },
+      fallback: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -82,18 +94,18 @@ export async function configCommand(argv: string[]): Promise<number> {
   const generate = target ? TARGETS[target] : undefined;
   if (!generate || extra.length) {
     console.error(`ocimirror config: ${target ? `unknown client "${[target, ...extra].join(' ')}"` : 'which client?'}\n\n${CONFIG_USAGE}`);
-    return 1;
+    return 2;
   }
 
   let generated: GeneratedConfig;
   try {
     // Client files never contact an upstream: credentials need not be resolvable on this machine.
     const config = loadConfig({ ...(values.config ? { file: values.config } : {}), skipCredentials: true });
-    generated = generate(config.upstreams, { endpoint: values.endpoint, ip: values.ip, ca: values.ca, skipVerify: values['skip-verify'] });
+    generated = generate(config.upstreams, { endpoint: values.endpoint, ip: values.ip, ca: values.ca, skipVerify: values['skip-verify'], fallback: values.fallback });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof ClientConfigError) {
       console.error(`ocimirror config: ${err.message}`);
-      return err instanceof ConfigError ? 2 : 1;
+      return 2;
     }
     throw err;
   }

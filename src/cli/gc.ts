@@ -12,7 +12,9 @@ is itself kept, no cached tag. Content written in the last gc.grace (default 1h)
 progress are safe. Runs inside the mirror while it serves; one run at a time across replicas.
 
 Options:
-  -a, --admin URL        the mirror's admin API (default: $OCIMIRROR_ADMIN, else http://127.0.0.1:5001)
+  -a, --admin URL        the mirror's admin API (default: --config's admin.listen, $OCIMIRROR_ADMIN,
+                         $OCIMIRROR_CONFIG's, else http://127.0.0.1:5001)
+  -c, --config FILE      the mirror's config file, to find its admin API
   -n, --dry-run          only report what would be freed
       --delete-untagged  also free hosted manifests no tag reaches (as distribution's garbage-collect)
       --json             print the admin API's JSON answer`;
@@ -22,6 +24,7 @@ export async function gcCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       admin: { type: 'string', short: 'a' },
+      config: { type: 'string', short: 'c' },
       'dry-run': { type: 'boolean', short: 'n' },
       'delete-untagged': { type: 'boolean' },
       json: { type: 'boolean' },
@@ -36,13 +39,13 @@ export async function gcCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length > 0) {
     console.error(`ocimirror gc: takes no arguments\n\n${GC_USAGE}`);
-    return 1;
+    return 2;
   }
   const query = new URLSearchParams();
   if (values['dry-run']) query.set('dryRun', '1');
   if (values['delete-untagged']) query.set('deleteUntagged', '1');
   try {
-    const report = await adminRequest<GcReport>(adminBase(values.admin), 'POST', `/_ocimirror/gc${query.size ? `?${query}` : ''}`);
+    const report = await adminRequest<GcReport>(adminBase(values.admin, values.config), 'POST', `/_ocimirror/gc${query.size ? `?${query}` : ''}`);
     if (values.json) console.log(JSON.stringify(report, null, 2));
     else {
       const verb = report.dryRun ? 'would free' : 'freed';

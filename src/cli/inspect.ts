@@ -13,19 +13,22 @@ Shows a cached image: alpine:3.20, docker.io/library/alpine:3.20, ghcr.io/org/ap
 For an image manifest: platform, creation time, config and layers; for an index: its platforms.
 
 Options:
-  -a, --admin URL          the mirror's admin API (default: $OCIMIRROR_ADMIN, else http://127.0.0.1:5001)
+  -a, --admin URL          the mirror's admin API (default: see --config, else $OCIMIRROR_ADMIN, else
+                           $OCIMIRROR_CONFIG's admin.listen, else http://127.0.0.1:5001)
+  -c, --config FILE        the mirror's config file: the admin API is at its admin.listen
   -p, --platform OS/ARCH   of an index, show this platform's manifest (e.g. linux/arm64)
       --json               everything, as JSON (manifest and config documents included)
-      --config             only the image config document (JSON)`;
+      --image-config       only the image config document (JSON)`;
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
       admin: { type: 'string', short: 'a' },
+      config: { type: 'string', short: 'c' },
       platform: { type: 'string', short: 'p' },
       json: { type: 'boolean' },
-      config: { type: 'boolean' },
+      'image-config': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -36,13 +39,15 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) {
-    console.error(`ocimirror inspect: give one image\n\n${INSPECT_USAGE}`);
-    return 1;
+    // --config used to print the image config; it now names the mirror's config file, as for serve.
+    const hint = values.config !== undefined && positionals.length === 0 ? ` (--config names the mirror's config file; the image's config document is --image-config)` : '';
+    console.error(`ocimirror inspect: give one image${hint}\n\n${INSPECT_USAGE}`);
+    return 2;
   }
   return reportFailures('inspect', async () => {
     const ref = parseImageRef(positionals[0]!);
-    const image = await adminRequest<ImageInspection>(adminBase(values.admin), 'GET', imagePath(ref, { platform: values.platform }));
-    if (values.config) {
+    const image = await adminRequest<ImageInspection>(adminBase(values.admin, values.config), 'GET', imagePath(ref, { platform: values.platform }));
+    if (values['image-config']) {
       if (image.config === undefined) {
         console.error(`ocimirror inspect: ${isIndexType(image.mediaType) ? 'an index has no config; pick a platform with --platform' : 'the config is not cached'}`);
         return 1;

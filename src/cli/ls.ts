@@ -13,7 +13,9 @@ docker.io/library/alpine, ghcr.io/org/app): its cached tags with digest, type, s
 upstream last confirmed the tag, and when a client last pulled one of its blobs.
 
 Options:
-  -a, --admin URL   the mirror's admin API (default: $OCIMIRROR_ADMIN, else http://127.0.0.1:5001)
+  -a, --admin URL   the mirror's admin API (default: see --config, else $OCIMIRROR_ADMIN, else
+                    $OCIMIRROR_CONFIG's admin.listen, else http://127.0.0.1:5001)
+  -c, --config FILE the mirror's config file: the admin API is at its admin.listen
       --json        print the admin API's JSON answer
       --digests     print full digests`;
 
@@ -22,6 +24,7 @@ export async function lsCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       admin: { type: 'string', short: 'a' },
+      config: { type: 'string', short: 'c' },
       json: { type: 'boolean' },
       digests: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -35,10 +38,10 @@ export async function lsCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length > 1) {
     console.error(`ocimirror ls: give at most one repository\n\n${LS_USAGE}`);
-    return 1;
+    return 2;
   }
-  const base = adminBase(values.admin);
   return reportFailures('ls', async () => {
+    const base = adminBase(values.admin, values.config);
     if (positionals.length === 0) {
       const answer = await adminRequest<{ repositories: RepositorySummary[]; usage?: { cacheBytes: number; hostedBytes: number } }>(base, 'GET', '/_ocimirror/repositories');
       if (values.json) {

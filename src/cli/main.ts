@@ -9,7 +9,7 @@ Commands:
   warm         pull images through the running mirror into its cache
   ls           list cached repositories, or a repository's cached tags
   inspect      show a cached image's manifest and config
-  rm           drop cached tags and free the blobs only they used
+  rm           drop cached tags, digests or repositories and free the blobs only they used
   gc           free blobs and manifests nothing references (online)
   token        create, list and revoke scoped access tokens (client authentication)
   config       print client configuration for this mirror (containerd, crio, podman, docker, hosts)
@@ -39,19 +39,20 @@ async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(USAGE);
-    return name ? 0 : 1;
+    return name ? 0 : 2;
   }
   const command = COMMANDS[name];
   if (!command) {
     console.error(`ocimirror: unknown command "${name}"\n\n${USAGE}`);
-    return 1;
+    return 2;
   }
   try {
     return await command(rest);
   } catch (err) {
-    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    // Unknown options, and a config file that cannot be read (by name: main.ts loads no command's modules).
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') || (err as Error).name === 'ConfigError') {
       console.error(`ocimirror ${name}: ${(err as Error).message}`);
-      return 1;
+      return 2;
     }
     throw err;
   }

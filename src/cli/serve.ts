@@ -3,19 +3,22 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { startAdmin } from '../admin/app.ts';
 import { createApp } from '../app.ts';
-import type { ConfigInput } from '../config/schema.ts';
+import { listenAddressProblem, type ConfigInput } from '../config/schema.ts';
+import type { Config } from '../config/config.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
-import { createRuntime } from '../deps.ts';
-import { createLogger } from '../observability/logger.ts';
+import { createRuntime, type Runtime } from '../deps.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetrics } from '../observability/metrics.ts';
-import { listen } from '../server.ts';
+import { listen, ListenError, type RunningServer } from '../server.ts';
+import { checkUpstreamSchemes, dataDirProblem, runtimeProblem } from './start-up-checks.ts';
 import { packageVersion } from './version.ts';
 
 export const SERVE_USAGE = `Usage: ocimirror serve [options]
 
 Options:
   -c, --config FILE     YAML config file (default: $OCIMIRROR_CONFIG, else built-in defaults)
-  -l, --listen ADDR     listen address host:port (repeatable; default 127.0.0.1:5000)
+  -l, --listen ADDR     listen address host:port (repeatable; default 127.0.0.1:5000; :5000 is
+                        every interface; a bare port is refused)
   -d, --data-dir DIR    blob and metadata directory (default ./data)
       --tls-listen ADDR   HTTPS listen address (repeatable; certificate from 'ocimirror tls init')
       --admin-listen ADDR admin API address for ls/inspect/rm (repeatable; default 127.0.0.1:5001;
@@ -44,6 +47,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
     console.log(SERVE_USAGE);
     return 0;
   }
+  for (const flag of ['listen', 'tls-listen', 'admin-listen'] as const) {
+    for (const text of values[flag] ?? []) {
+      const problem = text === '' && flag === 'admin-listen' ? undefined : listenAddressProblem(text);
+      if (problem) {
+        console.error(`ocimirror serve: --${flag} ${problem}`);
+        return 2;
+      }
+    }
+  }
   const overrides: Partial<ConfigInput> = {};
   if (values.listen) overrides.listen = values.listen;
   if (values['data-dir']) overrides.dataDir = values['data-dir'];
@@ -64,20 +76,32 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw err;
   }
 
+  // Start-up mistakes (data dir, addresses, certificate) are one line on stderr and exit code 2.
+  const dataDir = await dataDirProblem(config.dataDir);
+  if (dataDir) {
+    console.error(`ocimirror: ${dataDir}`);
+    return 2;
+  }
   const logger = createLogger(config.log.level);
   const metrics = createMetrics(packageVersion());
-  const runtime = await createRuntime(config, logger, metrics);
-  const app = createApp(runtime.registry, { readiness: runtime.readiness });
-  let server;
+  let runtime: Runtime;
   try {
-    server = await listen(app, config.listen, config.tls);
+    runtime = await createRuntime(config, logger, metrics);
   } catch (err) {
-    // An address in use, or no TLS certificate yet: say so in one line, not with a stack.
-    console.error(`ocimirror: ${(err as Error).message}`);
-    await runtime.close();
-    return 1;
+    const problem = await runtimeProblem(err, config);
+    if (!problem) throw err;
+    console.error(`ocimirror: ${problem}`);
+    return 2;
   }
-  const admin = await startAdmin(runtime.registry, logger);
+  const listeners = await startListeners(runtime, config, logger).catch(async (err: unknown) => {
+    if (!(err instanceof ListenError)) throw err;
+    console.error(`ocimirror: ${err.message}`);
+    await runtime.close();
+    return undefined;
+  });
+  if (!listeners) return 2;
+  const { server, admin } = listeners;
+  checkUpstreamSchemes(config.upstreams, logger);
   logger.info(
     {
       version: packageVersion(),
@@ -106,6 +130,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
   });
+}
+
+/** The public listeners, then the admin API's; on a ListenError nothing stays open. */
+async function startListeners(runtime: Runtime, config: Config, logger: Logger): Promise<{ server: RunningServer; admin: RunningServer | undefined }> {
+  const server = await listen(createApp(runtime.registry, { readiness: runtime.readiness }), config.listen, config.tls);
+  try {
+    return { server, admin: await startAdmin(runtime.registry, logger) };
+  } catch (err) {
+    await server.close(0);
+    if (!(err instanceof ListenError)) throw err;
+    throw new ListenError(`admin API: ${err.message}; give admin.listen (--admin-listen) a free address, or turn it off (admin: false, --admin-listen "")`, { cause: err });
+  }
 }
 
 function formatAddress(a: AddressInfo): string {

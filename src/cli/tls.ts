@@ -42,12 +42,12 @@ export async function tlsCommand(argv: string[]): Promise<number> {
   }
   if (positionals.join(' ') !== 'init') {
     console.error(`ocimirror tls: ${positionals.length ? `unknown subcommand "${positionals.join(' ')}"` : 'which subcommand?'}\n\n${TLS_USAGE}`);
-    return 1;
+    return 2;
   }
   const days = values.days === undefined ? SERVER_VALID_DAYS : Number(values.days);
   if (!Number.isInteger(days) || days < 1) {
     console.error(`ocimirror tls: --days must be a whole number of days (got "${values.days}")`);
-    return 1;
+    return 2;
   }
 
   let paths: TlsPaths;

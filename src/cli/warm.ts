@@ -9,10 +9,10 @@ import { digestOf, parseDigest } from '../oci/digest.ts';
 import { ImageRefError, parseImageRef, referenceOf, type ImageRef } from '../oci/image-ref.ts';
 import { resolveManifestMediaType, summarizeManifest, type Descriptor } from '../oci/manifest.ts';
 import { MANIFEST_TYPES, bareMediaType, isIndexType } from '../oci/media-types.ts';
+import { ConfigError } from '../config/load.ts';
+import { DEFAULT_SERVER_URL, serverUrl } from './endpoints.ts';
 import { formatBytes, shortDigest } from './format.ts';
 import { createProgress, type ImageProgress } from './progress.ts';
-
-export const DEFAULT_SERVER_URL = 'http://127.0.0.1:5000';
 
 export const WARM_USAGE = `Usage: ocimirror warm <image>... [options]
 
@@ -23,7 +23,9 @@ with ?ns=<registry> (the mirror needs an upstream for it); one naming none goes 
 
 Options:
   -f, --file FILE       read images from FILE, one per line, # comments (repeatable; - for stdin)
-  -s, --server URL      the mirror (default: $OCIMIRROR_SERVER, else ${DEFAULT_SERVER_URL})
+  -s, --server URL      the mirror (default: see --config, else $OCIMIRROR_SERVER, else
+                        $OCIMIRROR_CONFIG's listen, else ${DEFAULT_SERVER_URL})
+  -c, --config FILE     the mirror's config file: the mirror is at its first listen address
   -j, --parallel N      blobs fetched at once per image (default 4)
       --json            print the summary as JSON
 
@@ -62,6 +64,7 @@ export async function warmCommand(argv: string[]): Promise<number> {
     options: {
       file: { type: 'string', short: 'f', multiple: true },
       server: { type: 'string', short: 's' },
+      config: { type: 'string', short: 'c' },
       parallel: { type: 'string', short: 'j' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -76,7 +79,7 @@ export async function warmCommand(argv: string[]): Promise<number> {
   const parallel = Number(values.parallel ?? 4);
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) {
     console.error('ocimirror warm: --parallel must be a whole number from 1 to 64');
-    return 1;
+    return 2;
   }
   const texts = [...positionals];
   for (const file of values.file ?? []) {
@@ -89,7 +92,7 @@ export async function warmCommand(argv: string[]): Promise<number> {
   }
   if (texts.length === 0) {
     console.error(`ocimirror warm: give at least one image\n\n${WARM_USAGE}`);
-    return 1;
+    return 2;
   }
   const refs: { text: string; ref: ImageRef }[] = [];
   const bad: string[] = [];
@@ -106,7 +109,14 @@ export async function warmCommand(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const server = (values.server || process.env.OCIMIRROR_SERVER || DEFAULT_SERVER_URL).replace(/\/+$/, '');
+  let server: string;
+  try {
+    server = serverUrl({ url: values.server, config: values.config });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`ocimirror warm: ${err.message}`);
+    return 2;
+  }
   const progress = createProgress(process.stderr);
   const fetched = new Set<string>();
   const started = Date.now();

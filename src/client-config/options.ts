@@ -2,7 +2,15 @@
 // it, and files to install on the nodes plus notes for the person installing them.
 import type { UpstreamConfig } from '../config/config.ts';
 
-export type MirrorTable = readonly Pick<UpstreamConfig, 'name' | 'url' | 'aliases' | 'isDefault'>[];
+export type MirrorTable = readonly (Pick<UpstreamConfig, 'name' | 'url' | 'aliases' | 'isDefault'> & Partial<Pick<UpstreamConfig, 'insecure'>>)[];
+
+/**
+ * Where a client goes when the mirror fails: the upstream the mirror table names (a lab's private
+ * registry stays the only source), the registry the image reference names (the public one), or
+ * nowhere (the mirror is the only source; nothing ever reaches past it).
+ */
+export const FALLBACKS = ['upstream', 'registry', 'none'] as const;
+export type Fallback = (typeof FALLBACKS)[number];
 
 export interface ClientOptions {
   /** The mirror as nodes reach it: http(s)://host[:port], no path (see parseEndpoint). */
@@ -11,6 +19,8 @@ export interface ClientOptions {
   readonly skipVerify?: boolean;
   /** Path, on the nodes, of the CA certificate that signed the mirror's certificate. */
   readonly caFile?: string;
+  /** Default `upstream`. */
+  readonly fallback?: Fallback;
 }
 
 export interface GeneratedFile {
@@ -66,4 +76,12 @@ export function insecureEndpoint(options: ClientOptions): boolean {
 export function tomlString(value: string): string {
   // TOML basic strings share JSON's escapes for everything a host name or path can hold.
   return JSON.stringify(value);
+}
+
+/** Docker Hub's registry API host: what `docker.io` means to every client. */
+export const DOCKER_HUB_API = 'registry-1.docker.io';
+
+/** The registry API origin clients use for a registry name (docker.io is served by registry-1.docker.io). */
+export function registryOrigin(host: string): string {
+  return `https://${host === 'docker.io' || host === 'index.docker.io' ? DOCKER_HUB_API : host}`;
 }

@@ -13,8 +13,9 @@ export function accessLog(options: { logger: Logger; metrics: Metrics }): Middle
     const reqId = randomBytes(6).toString('hex');
     c.set('log', options.logger.child({ reqId }));
     c.set('bytes', 0);
-    await next();
     const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    const written = outgoing ? countBodyBytes(outgoing) : undefined;
+    await next();
     const write = () => {
       const status = outgoing?.headersSent ? outgoing.statusCode : c.res.status;
       const route = c.get('route') ?? 'other';
@@ -22,7 +23,7 @@ export function accessLog(options: { logger: Logger; metrics: Metrics }): Middle
       options.metrics.httpRequests.inc({ route, method: c.req.method, code: String(status) });
       options.metrics.httpDuration.observe({ route, method: c.req.method }, durationS);
       const err = describeError(c.get('error'));
-      const sent = c.get('bytes') || (c.req.method === 'HEAD' ? 0 : Number(c.res.headers.get('content-length') ?? 0));
+      const sent = c.req.method === 'HEAD' ? 0 : (written?.() ?? (c.get('bytes') || Number(c.res.headers.get('content-length') ?? 0)));
       c.get('log')[status >= 500 ? 'error' : 'info'](
         {
           method: c.req.method,
@@ -46,6 +47,26 @@ export function accessLog(options: { logger: Logger; metrics: Metrics }): Middle
     if (outgoing && !outgoing.writableFinished && !outgoing.destroyed) outgoing.once('close', write);
     else write();
   };
+}
+
+/**
+ * The body bytes node writes for one response, whatever wrote them: JSON and error answers (whose
+ * length @hono/node-server often passes to node without a header), streamed blobs, anything. Node keeps
+ * no such count, so this response's write() and end() count what they are given.
+ */
+function countBodyBytes(outgoing: ServerResponse): () => number {
+  let count = 0;
+  const size = (chunk: unknown) => (typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0);
+  const { write, end } = outgoing;
+  outgoing.write = function countedWrite(this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    count += size(chunk);
+    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof write;
+  outgoing.end = function countedEnd(this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+    count += size(chunk);
+    return (end as (...args: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+  } as typeof end;
+  return () => count;
 }
 
 /** Client errors are logged by code; only unexpected ones carry a stack. */

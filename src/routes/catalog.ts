@@ -1,7 +1,9 @@
 // GET /v2/_catalog[?n=&last=]: every repository this registry answers from its own store: hosted
-// repositories, pushed overrides and cached repositories, named as a client pulls them (default
-// upstream: plain; others: with the upstream's name as path prefix). Upstream repositories nobody
-// pulled through the mirror are not listed: the mirror does not know them.
+// repositories, pushed overrides and cached repositories (those with at least one cached tag), named as
+// a client pulls them (default upstream: plain; others: with the upstream's name as path prefix), sorted,
+// paged by n and last with a Link to the next page. Upstream repositories nobody pulled through the
+// mirror are not listed, as the mirror does not know them; nor are repositories pulled only by digest,
+// which have no cached tag. With Redis unreachable, the cached ones are left out rather than failing.
 import { Hono } from 'hono';
 import type { AppEnv } from '../http/env.ts';
 import { OciError } from '../oci/errors.ts';

@@ -14,11 +14,16 @@ end
 if redis.call('hlen', KEYS[1]) == 0 then redis.call('srem', KEYS[2], ARGV[2]) end
 return 1`;
 
+/** Redis answers in well under a millisecond; two seconds of silence means it is not answering. */
+const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
+
 export interface RedisMetadataOptions {
   readonly url: string;
   readonly keyPrefix: string;
   /** How long open() waits for the first connection before going on degraded. */
   readonly connectTimeoutMs?: number;
+  /** How long a command may go unanswered before it fails (a frozen server, a partition). */
+  readonly commandTimeoutMs?: number;
   readonly onError?: (err: Error) => void;
 }
 
@@ -30,12 +35,19 @@ export class RedisMetadataStore implements MetadataStore {
   }
 
   static async open(options: RedisMetadataOptions): Promise<RedisMetadataStore> {
+    const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     const redis = createRedisClient(options.url, {
       keyPrefix: options.keyPrefix,
       // Fail commands fast while Redis is away: callers treat that as a cache miss, not a hang.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: options.connectTimeoutMs ?? 5_000,
+      // A Redis that hangs (stopped, partitioned) accepts commands and never answers. Each command
+      // fails after commandTimeout, and the silent connection is dropped after socketTimeout, so the
+      // commands that follow fail at once (offline queue off) until a reconnect gets a ready answer.
+      commandTimeout: commandTimeoutMs,
+      socketTimeout: commandTimeoutMs,
+      keepAlive: 10_000,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     });
     redis.on('error', (err: Error) => options.onError?.(err));

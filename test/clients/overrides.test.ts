@@ -52,7 +52,7 @@ beforeAll(async () => {
   containerd = await startContainerd();
 
   const out = join(work, 'conf');
-  await ocimirrorOk(['config', 'podman', '--config', configFile, '--endpoint', mirror.url, '--write', out]);
+  await ocimirrorOk(['config', 'podman', '--config', configFile, '--endpoint', mirror.url, '--fallback', 'registry', '--write', out]);
   const generated = await readFile(join(out, 'registries.conf'), 'utf8');
   await writeFile(join(out, 'registries.conf'), generated.replace(/^(prefix = (".*")\nlocation = )\2$/gm, `$1"${DEAD_LOCATION}"`));
   podman = await createPodman(join(out, 'registries.conf'));

@@ -39,7 +39,7 @@ beforeAll(async () => {
   const configFile = join(work, 'ocimirror.yaml');
   await writeFile(configFile, JSON.stringify({ upstreams }));
   const out = join(work, 'conf');
-  await ocimirrorOk(['config', 'podman', '--config', configFile, '--endpoint', mirror.url, '--write', out]);
+  await ocimirrorOk(['config', 'podman', '--config', configFile, '--endpoint', mirror.url, '--fallback', 'registry', '--write', out]);
   const generated = await readFile(join(out, 'registries.conf'), 'utf8');
   expect(generated).toContain(`[[registry.mirror]]\nlocation = "${mirror.host}"\ninsecure = true`);
   expect(generated).toContain(`location = "${mirror.host}/ghcr.io"`);

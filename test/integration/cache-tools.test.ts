@@ -226,7 +226,7 @@ describe('ocimirror warm, ls, inspect, rm against a running mirror (embedded met
     expect(arm.digest).toBe(content.multi.manifests.find((m) => m.platform.architecture === 'arm64')!.manifestDigest);
     expect(arm.platform.architecture).toBe('arm64');
 
-    const config = await ocimirror('inspect', '--admin', admin, '--config', `pinned/e@${e.manifestDigest}`);
+    const config = await ocimirror('inspect', '--admin', admin, '--image-config', `pinned/e@${e.manifestDigest}`);
     expect(config.code, config.stderr).toBe(0);
     expect((JSON.parse(config.stdout) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids).toEqual(e.layers.map((l) => l.diffId));
 

@@ -15,8 +15,8 @@ export interface CliResult {
 }
 
 /** `ocimirror <args>` with no OCIMIRROR_* variables from this process; resolves with its exit, never rejects. */
-export async function runOcimirror(args: string[], options: { timeoutMs?: number } = {}): Promise<CliResult> {
-  const child = startProcess({ command: NODE, args: [MAIN, ...args], name: `ocimirror ${args[0] ?? ''}`, cwd: REPO_ROOT, env: { PATH: process.env.PATH } });
+export async function runOcimirror(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  const child = startProcess({ command: NODE, args: [MAIN, ...args], name: `ocimirror ${args[0] ?? ''}`, cwd: REPO_ROOT, env: { PATH: process.env.PATH, ...options.env } });
   const timer = setTimeout(() => void child.stop(2_000), options.timeoutMs ?? 120_000);
   const exit = await child.exited.finally(() => clearTimeout(timer));
   return { code: exit.code, stdout: child.stdout(), stderr: child.stderr() };
