@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireBinary } from '../support/binaries.ts';
 import { runOcimirror } from '../support/cli.ts';
+import { runCommand } from '../support/command.ts';
 import { htpasswdLine } from '../support/htpasswd.ts';
 import { buildImage, skopeoCopy, type BuiltImage } from '../support/images.ts';
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
@@ -42,6 +44,7 @@ const config = (htpasswd: string, data: string) => ({
       { repos: ['private.example/**'], users: ['alice'], actions: ['pull' as const] },
     ],
     groups: { readers: ['bob'] },
+    admins: ['alice'],
   },
 });
 
@@ -190,6 +193,31 @@ describe('operations', () => {
     const kid = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString('utf8')) as { kid: string }).kid;
     expect(kid(after)).not.toBe(kid(before));
     for (const jwt of [before, after]) expect((await get('/v2/lab/app/manifests/1', { authorization: `Bearer ${jwt}` })).status).toBe(200);
+  });
+
+  it('lets only admins use the admin API and the operator commands', async () => {
+    const admin = (headers: Record<string, string>) => fetch(`${mirror.adminUrl}/_ocimirror/repositories`, { headers }).then((r) => r.status);
+    expect(await admin({})).toBe(401);
+    expect(await admin({ authorization: basic('bob', BOB) })).toBe(403);
+    expect(await admin({ authorization: basic('alice', ALICE) })).toBe(200);
+    const refused = await runOcimirror(['ls', '--admin', mirror.adminUrl!]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('UNAUTHORIZED');
+    const listed = await runOcimirror(['ls', '--admin', mirror.adminUrl!], { env: { OCIMIRROR_ADMIN_AUTH: `alice:${ALICE}` } });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/^lab\/app\s+hosted\s+1$/m);
+  });
+
+  it('refuses an htpasswd file with other hash kinds at start, in one line, exit 2', async () => {
+    const md5 = join(work, 'htpasswd-md5');
+    await runCommand(requireBinary('htpasswd', 'apache2-utils'), ['-cbm', md5, 'mallory', 'md5-is-too-cheap']);
+    const file = join(work, 'md5.yaml');
+    await writeFile(file, JSON.stringify({ listen: '127.0.0.1:0', admin: false, dataDir: join(work, 'md5-data'), auth: { htpasswd: md5 }, upstreams: [{ name: 'docker.io', url: registry.url, default: true }] }));
+    const started = await runOcimirror(['serve', '--config', file], { timeoutMs: 30_000 });
+    expect(started.code).toBe(2);
+    expect(started.stderr.trim().split('\n')).toHaveLength(1);
+    expect(started.stderr).toContain('only bcrypt entries are accepted (create them with `htpasswd -B`)');
+    expect(started.stderr).not.toContain('md5-is-too-cheap');
   });
 
   it('can refuse anonymous pulls altogether (anonymous: [])', async () => {

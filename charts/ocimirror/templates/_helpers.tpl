@@ -48,13 +48,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* No public image is published: the operator builds and pushes it (chart README, "The image"). */}}
 {{- define "ocimirror.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $repository := required "image.repository is empty: no public ocimirror image is published. Build it (docker build -f deploy/Dockerfile -t ocimirror:<tag> .), push it to a registry your nodes pull from (e.g. the lab/ namespace of a running ocimirror) and set image.repository; see the chart README, \"The image\"" .Values.image.repository }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
 {{/* Fixed inside the pod: the image's user owns this path, and the Service targets this port. */}}
 {{- define "ocimirror.dataDir" -}}/var/lib/ocimirror{{- end }}
 {{- define "ocimirror.containerPort" -}}5000{{- end }}
+{{/* The HTTPS listener of DNS-spoof mode: above 1024, as the non-root user without capabilities can bind it. */}}
+{{- define "ocimirror.tlsContainerPort" -}}5443{{- end }}
+{{- define "ocimirror.tlsDir" -}}/etc/ocimirror-tls{{- end }}
 
 {{/*
 The environment variable that carries one upstream's secret: (list "docker.io" "PASSWORD") gives
@@ -105,6 +110,9 @@ the Redis URL comes from the OCIMIRROR_REDIS_URL environment variable.
 {{- end -}}
 {{- $_ := set $config "listen" (printf "0.0.0.0:%s" (include "ocimirror.containerPort" .)) -}}
 {{- $_ := set $config "dataDir" (include "ocimirror.dataDir" .) -}}
+{{- if .Values.tls.enabled -}}
+{{- $_ := set $config "tls" (dict "listen" (printf "0.0.0.0:%s" (include "ocimirror.tlsContainerPort" .)) "certFile" (printf "%s/tls.crt" (include "ocimirror.tlsDir" .)) "keyFile" (printf "%s/tls.key" (include "ocimirror.tlsDir" .))) -}}
+{{- end -}}
 {{- if include "ocimirror.redis.enabled" . -}}
 {{- $_ := set $config "redis" (dict "keyPrefix" .Values.redis.keyPrefix) -}}
 {{- end -}}
@@ -139,6 +147,12 @@ the Redis URL comes from the OCIMIRROR_REDIS_URL environment variable.
 {{- if not (has $name $names) -}}
 {{- fail (printf "credentials.%s: no upstream named %q in config.upstreams (credentials need the upstreams listed explicitly)" $name $name) -}}
 {{- end -}}
+{{- end -}}
+{{- if and .Values.tls.enabled (hasKey .Values.config "tls") -}}
+{{- fail "tls: set either the top-level tls section (it writes config.tls and adds the ports) or config.tls, not both" -}}
+{{- end -}}
+{{- if and .Values.tls.enabled (not .Values.tls.secretName) -}}
+{{- fail "tls.enabled needs tls.secretName: a kubernetes.io/tls Secret with the server certificate from `ocimirror tls init` (chart README, \"DNS-spoof mode\")" -}}
 {{- end -}}
 {{- if and .Values.redis.bundled.enabled (or .Values.redis.external.url .Values.redis.external.existingSecret) -}}
 {{- fail "redis: enable either redis.bundled or redis.external, not both" -}}
