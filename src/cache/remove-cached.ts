@@ -4,7 +4,8 @@
 // holds.
 import { OciError } from '../oci/errors.ts';
 import { cachedRoots } from './cached-roots.ts';
-import { digestsOf, manifestNode, walkManifests } from './manifest-tree.ts';
+import { freeUnreached } from './free-unreached.ts';
+import { manifestNode } from './manifest-tree.ts';
 import type { FreedBlob, RemoveTagDeps, RemoveTagOptions } from './remove-tag.ts';
 
 export interface RemovedCached {
@@ -28,7 +29,7 @@ export async function removeRepository(deps: RemoveTagDeps, target: { upstream: 
   if (records.length === 0) throw new OciError('NAME_UNKNOWN', 'repository is not cached', { detail: { upstream, repo } });
   const tags = [...new Set(records.map((r) => r.tag))];
   const roots = [...new Set(records.map((r) => r.digest))];
-  const freed = await freeUnreached(deps, { upstream, repo, roots }, options, async () => {
+  const freed = await freeUnreached(deps, roots, (skip) => otherRoots(deps, { upstream, repo, roots }, skip), options, async () => {
     for (const tag of tags) await deps.meta.deleteTag(upstream, repo, tag);
   });
   deps.logger.info({ upstream, repo, tags, freed_blobs: freed.freed.length, freed_bytes: freed.freedBytes, shared_blobs: freed.shared, dryRun: !!options.dryRun }, 'cached repository removed');
@@ -51,50 +52,9 @@ export async function removeDigest(deps: RemoveTagDeps, target: { upstream: stri
   }
   // The bytes say whether it is cached: its metadata record outlives them.
   if (!(await deps.blobs.stat(digest)) || !(await manifestNode(deps, digest))) throw new OciError('MANIFEST_UNKNOWN', 'manifest is not cached', { detail: { upstream, repo, digest } });
-  const freed = await freeUnreached(deps, { upstream, repo, roots: [digest] }, options, async () => {});
+  const freed = await freeUnreached(deps, [digest], (skip) => otherRoots(deps, { upstream, repo, roots: [digest] }, skip), options, async () => {});
   deps.logger.info({ upstream, repo, digest, freed_blobs: freed.freed.length, freed_bytes: freed.freedBytes, shared_blobs: freed.shared, dryRun: !!options.dryRun }, 'cached manifest removed');
   return { upstream, repo, tags: [], digests: [digest], ...freed, dryRun: !!options.dryRun };
-}
-
-/**
- * Frees what `roots` reach and nothing else keeps, once `drop` removed the repository's tags on them.
- * "Nothing else" is every cached tag outside the repository and every other stored manifest.
- */
-async function freeUnreached(
-  deps: RemoveTagDeps,
-  target: { upstream: string; repo: string; roots: readonly string[] },
-  options: RemoveTagOptions,
-  drop: () => Promise<void>,
-): Promise<{ freed: FreedBlob[]; freedBytes: number; shared: number }> {
-  const image = await walkManifests(deps, target.roots);
-  const candidates = digestsOf(image);
-  const keepRoots = await otherRoots(deps, target, image.manifests.keys());
-  const keep = digestsOf(await walkManifests(deps, keepRoots));
-  const hosted = new Set((await Promise.all([...candidates].map(async (d) => ((await deps.pins.isPinned(d)) ? d : undefined)))).filter((d) => d !== undefined));
-  const doomed = [...candidates].filter((d) => !keep.has(d) && !deps.inUse(d) && !hosted.has(d));
-
-  const freed: FreedBlob[] = [];
-  if (!options.dryRun) {
-    await drop();
-    // Manifests first: from here on a pull goes upstream again instead of finding half an image.
-    for (const digest of [...doomed.filter((d) => image.manifests.has(d)), ...doomed.filter((d) => !image.manifests.has(d))]) {
-      deps.manifests.delete(digest);
-      const held = await deps.blobs.stat(digest);
-      await deps.meta.forgetBlob(digest).catch(() => {});
-      // A push may claim the blob meanwhile: the store asks again before the bytes go.
-      if (held && (await deps.blobs.delete(digest, () => deps.pins.isPinned(digest)))) {
-        freed.push({ digest, size: held.size });
-        deps.budget.removed(held.size);
-      }
-    }
-  } else {
-    for (const digest of doomed) {
-      const held = await deps.blobs.stat(digest);
-      if (held) freed.push({ digest, size: held.size });
-    }
-  }
-  const shared = [...candidates].filter((d) => keep.has(d) || hosted.has(d)).length;
-  return { freed, freedBytes: freed.reduce((sum, b) => sum + b.size, 0), shared };
 }
 
 /**
