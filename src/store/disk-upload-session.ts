@@ -30,6 +30,9 @@ export interface SessionHome {
   readonly busy: Set<string>;
 }
 
+/** Bytes received between two background flushes to disk (see append). */
+const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
+
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export async function createDiskSession(home: SessionHome, owner: string): Promise<UploadSession> {
@@ -115,15 +118,24 @@ class DiskSession implements UploadSession {
       if (!hash) this.#home.hashes.delete(this.id);
       const handle = await open(this.#path, 'r+');
       const file = new BatchedFileWriter(handle, size);
+      // Commit must fsync before it publishes the blob; flushing to disk as the bytes arrive (in the
+      // background, while the client keeps sending) leaves that final fsync little to wait for.
+      let syncing: Promise<void> = Promise.resolve();
+      let unsynced = 0;
       try {
         for await (const chunk of body) {
           hash?.hash.update(chunk);
           if (hash) hash.bytes += chunk.byteLength;
           await file.append(chunk);
+          unsynced += chunk.byteLength;
+          if (unsynced >= SYNC_EVERY_BYTES) {
+            unsynced = 0;
+            syncing = syncing.then(() => handle.datasync()).catch(() => {});
+          }
         }
       } finally {
         // What arrived stays, also when the body broke off: the client resumes after it.
-        await file.flush().finally(() => handle.close());
+        await file.flush().finally(() => syncing.finally(() => handle.close()));
       }
       return file.length;
     });
