@@ -1,14 +1,12 @@
 // What cached manifests point at: an index at child manifests, an image manifest at its config and
 // layers. ls sizes images with it and rm computes what only one image uses. Reads the cache only.
-import { resolveManifestMediaType, summarizeManifest } from '../oci/manifest.ts';
+import { MAX_MANIFEST_BYTES, resolveManifestMediaType, summarizeManifest } from '../oci/manifest.ts';
 import { isIndexType } from '../oci/media-types.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
 
 /** What walking cached manifests reads. */
 export type ManifestTreeDeps = Pick<ProxyDeps, 'blobs' | 'meta' | 'manifests'>;
 
-/** The mirror refuses manifests over 4 MiB, so a bigger blob is no manifest worth parsing. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** Metadata lookups in flight at once while walking. */
 const BATCH = 64;
 

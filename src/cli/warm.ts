@@ -7,7 +7,7 @@ import { text as readStdin } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { digestOf, parseDigest } from '../oci/digest.ts';
 import { ImageRefError, parseImageRef, referenceOf, type ImageRef } from '../oci/image-ref.ts';
-import { resolveManifestMediaType, summarizeManifest, type Descriptor } from '../oci/manifest.ts';
+import { MAX_MANIFEST_BYTES, resolveManifestMediaType, summarizeManifest, type Descriptor } from '../oci/manifest.ts';
 import { MANIFEST_TYPES, bareMediaType, isIndexType } from '../oci/media-types.ts';
 import { ConfigError } from '../config/load.ts';
 import { DEFAULT_SERVER_URL, serverUrl } from './endpoints.ts';
@@ -33,7 +33,6 @@ Progress goes to stderr (a bar per image on a terminal), the summary to stdout. 
 image failed.`;
 
 const MANIFEST_ACCEPT = MANIFEST_TYPES.join(', ');
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MANIFEST_TIMEOUT_MS = 120_000;
 
 type Source = 'cache' | 'upstream';

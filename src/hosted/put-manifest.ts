@@ -3,15 +3,13 @@
 // already be in the repository; then the tags move, each atomically.
 import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.ts';
 import { OciError } from '../oci/errors.ts';
-import { summarizeManifest, type ManifestSummary } from '../oci/manifest.ts';
+import { MAX_MANIFEST_BYTES, summarizeManifest, type ManifestSummary } from '../oci/manifest.ts';
 import { bareMediaType, isIndexType, isManifestType, isSchema1 } from '../oci/media-types.ts';
 import { isTag } from '../oci/reference.ts';
 import type { HostedManifest } from '../store/hosted-index.ts';
 import type { HostedDeps } from './deps.ts';
 import { pinAround } from './link.ts';
 
-/** distribution refuses manifests over 4 MiB; so do we (413). */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export interface ManifestPush {
   readonly key: string;

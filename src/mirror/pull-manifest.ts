@@ -4,7 +4,7 @@
 // Tag answers are cached per Accept class, so a client that accepts no index never gets a cached one.
 import { OciError } from '../oci/errors.ts';
 import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.ts';
-import { resolveManifestMediaType, summarizeManifest } from '../oci/manifest.ts';
+import { MAX_MANIFEST_BYTES, resolveManifestMediaType, summarizeManifest } from '../oci/manifest.ts';
 import { MANIFEST_TYPES, bareMediaType, isIndexType, isSchema1, type AcceptSet } from '../oci/media-types.ts';
 import { isTag } from '../oci/reference.ts';
 import type { TagKey, TagRecord } from '../store/metadata-store.ts';
@@ -20,8 +20,6 @@ import { upstreamError } from './upstream-answer.ts';
 /** What a manifest pull uses. */
 export type ManifestPullDeps = Pick<ProxyDeps, 'clientFor' | 'blobs' | 'meta' | 'pins' | 'manifests' | 'budget' | 'negative' | 'manifestFetches' | 'metrics' | 'logger' | 'now'>;
 
-/** distribution refuses manifests over 4 MiB; so do we. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const ALL_MANIFEST_TYPES = MANIFEST_TYPES.join(', ');
 
 export type ManifestCacheResult = 'hit' | 'miss' | 'stale';

@@ -2,6 +2,9 @@
 import { OciError } from './errors.ts';
 import { isManifestType } from './media-types.ts';
 
+/** distribution refuses manifests over 4 MiB; so does ocimirror, pulled (502) or pushed (413). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
 export interface Descriptor {
   readonly mediaType: string;
   readonly digest: string;

@@ -3,10 +3,11 @@
 import { Hono } from 'hono';
 import { deleteManifest, manifestUnknown } from '../hosted/delete.ts';
 import { linkHeld } from '../hosted/link.ts';
-import { MAX_MANIFEST_BYTES, putManifest } from '../hosted/put-manifest.ts';
+import { putManifest } from '../hosted/put-manifest.ts';
 import type { AppEnv } from '../http/env.ts';
 import { readSmallBody } from '../http/request-body.ts';
 import { OciError } from '../oci/errors.ts';
+import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
 import { parseAccept } from '../oci/media-types.ts';
 import type { Target } from '../namespaces/resolve.ts';
 import type { RegistryDeps } from './deps.ts';
