@@ -166,7 +166,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
       clearInterval(uploadSweeper);
       await gc.close();
       await budget.settled();
-      for (const client of clients.values()) client.close();
+      await Promise.all([...clients.values()].map((client) => client.close()));
       await meta.close();
     },
   };

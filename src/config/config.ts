@@ -5,6 +5,20 @@ export type Credentials =
   | { readonly kind: 'basic'; readonly username: string; readonly password: Secret }
   | { readonly kind: 'token'; readonly token: Secret };
 
+/** An outbound HTTP proxy: its URL (never with credentials in it) and the credentials it asks for. */
+export interface ProxyEndpoint {
+  readonly url: string;
+  readonly credentials?: { readonly username: string; readonly password: Secret };
+}
+
+/** Where an upstream's traffic goes through a proxy: http:// targets forwarded, https:// ones tunnelled (CONNECT). */
+export interface ProxyConfig {
+  readonly http?: ProxyEndpoint;
+  readonly https?: ProxyEndpoint;
+  /** Hosts reached directly, in NO_PROXY's syntax (`host`, `.domain`, `host:port`, `*`, comma-separated). */
+  readonly noProxy: string;
+}
+
 export interface UpstreamConfig {
   /** The name the mirror table uses; also the value of `?ns=` and the OCI-Namespace header. */
   readonly name: string;
@@ -28,6 +42,10 @@ export interface UpstreamConfig {
   readonly allowPrivateRedirects: boolean;
   /** Connections at once: this many for blob downloads, as many for manifests, tags, HEADs and tokens. */
   readonly maxConnections: number;
+  /** The outbound proxy for its traffic (its CDN and token realm included); undefined: direct. */
+  readonly proxy?: ProxyConfig;
+  /** PEM CA certificates its TLS certificate must chain to, instead of the system's. */
+  readonly ca?: string;
 }
 
 export type AuthAction = 'pull' | 'push' | 'delete';

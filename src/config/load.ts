@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { AuthConfig, Config, Credentials, UpstreamConfig } from './config.ts';
 import { DEFAULT_HOSTED_NAMESPACES, DEFAULT_UPSTREAMS } from './defaults.ts';
 import { isValidName } from '../oci/reference.ts';
+import { resolveProxy } from './proxy.ts';
 import { configSchema, type ConfigInput, type ParsedConfig } from './schema.ts';
 import { Secret } from './secret.ts';
 import { selfReferences } from './self-reference.ts';
@@ -49,7 +50,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   Object.assign(input, options.overrides);
   if (options.skipCredentials && Array.isArray(input.upstreams)) {
-    input.upstreams = input.upstreams.map((u: unknown) => (u && typeof u === 'object' ? { ...u, credentials: undefined } : u));
+    input.upstreams = input.upstreams.map((u: unknown) => (u && typeof u === 'object' ? { ...u, credentials: undefined, ...withoutProxyCredentials(u) } : u));
   }
   return parseConfig(input, { env, cwd, source: file ?? 'defaults' });
 }
@@ -93,6 +94,8 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
     const shared = inputs.filter((other) => new URL(other.url).host.toLowerCase() === host).length > 1;
     const aliases = [...new Set((u.aliases ?? [u.name.toLowerCase(), ...(shared ? [] : [host])]).map((a) => a.toLowerCase()))];
     const credentials = u.credentials ? resolveCredentials(u.credentials, env, cwd, `upstreams.${i}.credentials`, problems) : undefined;
+    const proxy = resolveProxy(u.proxy, proxyCredentials(u.proxy, env, cwd, `upstreams.${i}.proxy.credentials`, problems), env, `upstreams.${i}.proxy`, problems);
+    const ca = u.ca === undefined ? undefined : readCa(resolve(cwd, u.ca), `upstreams.${i}.ca`, problems);
     return {
       name: u.name,
       url: u.url,
@@ -108,6 +111,9 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
       private: u.private ?? credentials !== undefined,
       allowPrivateRedirects: u.allowPrivateRedirects,
       maxConnections: u.maxConnections,
+      // An upstream pinned to an address is connected to there, not through a proxy from the environment.
+      ...(proxy && !u.address ? { proxy } : {}),
+      ...(ca ? { ca } : {}),
     };
   });
 
@@ -221,6 +227,32 @@ function resolveCredentials(c: CredentialsInput, env: NodeJS.ProcessEnv, cwd: st
   const password = read(c.password, c.passwordEnv, c.passwordFile);
   if (c.username && password) return { kind: 'basic', username: c.username, password: new Secret(password) };
   return undefined;
+}
+
+type ProxyInput = NonNullable<ParsedConfig['upstreams']>[number]['proxy'];
+
+/** A proxy asks for a user name and password (Proxy-Authorization: Basic), not a registry token. */
+function proxyCredentials(proxy: ProxyInput, env: NodeJS.ProcessEnv, cwd: string, where: string, problems: string[]): { username: string; password: Secret } | undefined {
+  if (typeof proxy !== 'object' || !proxy.credentials) return undefined;
+  const resolved = resolveCredentials(proxy.credentials, env, cwd, where, problems);
+  if (resolved?.kind === 'token') problems.push(`${where}: a proxy takes a username and password, not a token`);
+  return resolved?.kind === 'basic' ? { username: resolved.username, password: resolved.password } : undefined;
+}
+
+function withoutProxyCredentials(upstream: object): object {
+  const proxy = (upstream as { proxy?: unknown }).proxy;
+  return proxy && typeof proxy === 'object' ? { proxy: { ...proxy, credentials: undefined } } : {};
+}
+
+function readCa(path: string, where: string, problems: string[]): string | undefined {
+  try {
+    const pem = readFileSync(path, 'utf8');
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) problems.push(`${where}: ${path} holds no PEM certificate`);
+    return pem;
+  } catch (err) {
+    problems.push(`${where}: cannot read ${path}: ${(err as Error).message}`);
+    return undefined;
+  }
 }
 
 function freeze<T>(value: T): T {

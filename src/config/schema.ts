@@ -86,6 +86,12 @@ const ipAddress = z
     return port === undefined ? { host } : { host, port };
   });
 
+/** An outbound proxy's URL: http(s)://host:port, credentials given apart (they would be logged with the URL). */
+const proxyUrl = z
+  .string()
+  .refine((u) => URL.canParse(u) && /^https?:\/\//i.test(u), 'must be an http:// or https:// URL (with the scheme)')
+  .refine((u) => !URL.canParse(u) || (!new URL(u).username && !new URL(u).password), 'must not carry a user name or password: give them under credentials: (username, and password, passwordEnv or passwordFile)');
+
 const upstream = z
   .object({
     name: z.string().trim().min(1).regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -'),
@@ -115,8 +121,16 @@ const upstream = z
     allowPrivateRedirects: z.boolean().default(false),
     /** Connections to the upstream (and its CDN and token realm) at once: this many for blob downloads, as many for the rest. */
     maxConnections: z.number().int().min(1).max(10_000).default(64),
+    /**
+     * The outbound HTTP proxy for this upstream's traffic (its CDN and token realm included): a URL, or
+     * { url, credentials }; false goes direct whatever HTTPS_PROXY / HTTP_PROXY say.
+     */
+    proxy: z.union([z.literal(false), proxyUrl, z.object({ url: proxyUrl, credentials: credentials.optional() }).strict()]).optional(),
+    /** A PEM file of CA certificates the upstream's certificate must chain to (instead of the system's). */
+    ca: z.string().min(1).optional(),
   })
   .strict()
+  .refine((u) => !(u.address && u.proxy), { message: 'address (connect here directly) and proxy exclude each other', path: ['proxy'] })
   .refine((u) => !u.address || !isIP(new URL(u.url).hostname.replace(/^\[|\]$/g, '')), {
     message: 'address is for an upstream whose URL names a host; this URL is already an address',
     path: ['address'],

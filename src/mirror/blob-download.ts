@@ -14,8 +14,6 @@ export interface BlobDownloadOptions {
   readonly upload: BlobUpload;
   readonly body: Readable;
   readonly onBytes?: (count: number) => void;
-  /** Called once with each body chunk once the upload took it (see UpstreamResponse.release). */
-  readonly releaseChunk?: (chunk: Uint8Array) => void;
   readonly onCommitted?: (blob: StoredBlob) => Promise<void>;
 }
 
@@ -41,7 +39,7 @@ export class BlobDownload extends InflightBlob {
     void this.#upload.abort();
   }
 
-  async #pump({ body, onBytes, releaseChunk, onCommitted }: BlobDownloadOptions): Promise<void> {
+  async #pump({ body, onBytes, onCommitted }: BlobDownloadOptions): Promise<void> {
     try {
       // Awaiting each write makes the upstream socket follow the disk's pace: memory stays flat.
       for await (const chunk of chunksOf(body)) {
@@ -52,7 +50,6 @@ export class BlobDownload extends InflightBlob {
         }
         onBytes?.(chunk.byteLength);
         await this.#upload.write(chunk);
-        releaseChunk?.(chunk);
         this.progress();
       }
       if (this.size !== undefined && this.#upload.written !== this.size) {

@@ -149,7 +149,6 @@ async function startDownload(deps: BlobPullDeps, routed: Routed, digest: string,
     size,
     upload,
     body: res.body,
-    ...(res.release ? { releaseChunk: res.release } : {}),
     onBytes: (count) => deps.metrics.upstreamBytes.inc({ upstream: upstreamName }, count),
     onCommitted: async (blob) => {
       await deps.meta.touchBlob(blob.digest, blob.size, deps.now()).catch((err: unknown) => metadataFailed(deps, err));

@@ -9,7 +9,7 @@ import { MANIFEST_TYPES, bareMediaType, isIndexType, isSchema1, type AcceptSet }
 import { isTag } from '../oci/reference.ts';
 import type { TagKey, TagRecord } from '../store/metadata-store.ts';
 import { UpstreamUnavailableError } from '../upstream/errors.ts';
-import { drain } from '../upstream/http-request.ts';
+import { drain } from '../upstream/body.ts';
 import type { UpstreamResponse } from '../upstream/registry-client.ts';
 import type { Routed } from '../upstream/route.ts';
 import type { CachedManifest, ProxyDeps } from './deps.ts';

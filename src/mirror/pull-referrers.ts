@@ -7,7 +7,7 @@ import { OciError } from '../oci/errors.ts';
 import { MANIFEST_TYPES, OCI_INDEX, isIndexType, parseAccept } from '../oci/media-types.ts';
 import { ofArtifactType, referrersIndex, referrersOf, referrersTag, type ReferrerDescriptor } from '../oci/referrers.ts';
 import type { ReferrersAnswer } from '../namespaces/source.ts';
-import { drain } from '../upstream/http-request.ts';
+import { drain } from '../upstream/body.ts';
 import type { Routed } from '../upstream/route.ts';
 import type { ProxyDeps } from './deps.ts';
 import { canServeStale, pullManifest, readLimited, type ManifestPullDeps } from './pull-manifest.ts';

@@ -3,7 +3,7 @@
 import { OciError } from '../oci/errors.ts';
 import type { TagsAnswer, TagsQuery } from '../namespaces/source.ts';
 import { UpstreamUnavailableError } from '../upstream/errors.ts';
-import { readLimited } from '../upstream/http-request.ts';
+import { readLimited } from '../upstream/body.ts';
 import type { Routed } from '../upstream/route.ts';
 import type { ProxyDeps } from './deps.ts';
 import { metadataFailed } from './metadata-failed.ts';

@@ -1,7 +1,7 @@
 // Turns an upstream's unhappy answer into the OCI error our client should see.
 import { OCI_ERROR_STATUS, OciError, type OciErrorCode } from '../oci/errors.ts';
 import type { UpstreamResponse } from '../upstream/registry-client.ts';
-import { discard, readLimited } from '../upstream/http-request.ts';
+import { discard, readLimited } from '../upstream/body.ts';
 
 const MAX_ERROR_BODY = 16 * 1024;
 

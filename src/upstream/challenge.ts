@@ -17,3 +17,8 @@ export function parseChallenge(header: string | undefined): Challenge | undefine
   }
   return { scheme: match[1]!.toLowerCase(), params };
 }
+
+/** RFC 7617: the Authorization (or Proxy-Authorization) value for a user name and password. */
+export function basicAuthorization(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}

@@ -1,7 +1,8 @@
 // A cap on the connections one upstream's client has open at once (upstreams[].maxConnections): 2,000
-// cold pulls must not open 2,000 sockets to the registry. node:http's agent caps its own sockets
-// (maxSockets); blob downloads (bulk-get.ts) take a slot here for as long as their body is open.
-import { TimeoutError } from './http-request.ts';
+// cold pulls must not open 2,000 sockets to the registry. Every request takes a slot (blob downloads
+// from one set, everything else from another) for as long as its body is open (http-client.ts), so
+// the connection pools never queue a request that has a deadline to keep.
+import { TimeoutError } from './errors.ts';
 
 export class ConnectionSlots {
   readonly size: number;

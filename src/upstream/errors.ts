@@ -15,3 +15,8 @@ export class UpstreamUnavailableError extends Error {
     if (options.status !== undefined) this.status = options.status;
   }
 }
+
+/** The upstream took longer than one of the timeouts (config upstreamTimeouts) allow. */
+export class TimeoutError extends Error {
+  override readonly name = 'TimeoutError';
+}

@@ -4,18 +4,16 @@
 // make the mirror do is bounded: credentials go only to its own origin and to the token realms its own
 // challenges name; redirects and realms lead only where target-policy.ts allows; every request (token
 // fetches and retries included) ends by one deadline; connections are capped per upstream.
-import http, { type IncomingHttpHeaders } from 'node:http';
-import https from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpstreamConfig } from '../config/config.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { parseChallenge, type Challenge } from './challenge.ts';
-import { ConnectionSlots } from './connection-slots.ts';
-import { UpstreamUnavailableError, type UpstreamFailure } from './errors.ts';
-import { bulkGet, type ConnectTarget } from './bulk-get.ts';
-import { discard, sendRequest, TimeoutError, type Timeouts } from './http-request.ts';
+import { basicAuthorization, parseChallenge, type Challenge } from './challenge.ts';
+import { discard } from './body.ts';
+import { TimeoutError, UpstreamUnavailableError, type UpstreamFailure } from './errors.ts';
+import { UpstreamHttp, type Timeouts } from './http-client.ts';
 import { REFUSED_TARGET, TargetPolicy, type AddressClass } from './target-policy.ts';
 import { TokenAuthError, TokenCache } from './token-auth.ts';
 
@@ -26,7 +24,7 @@ export interface UpstreamRequest {
   /** Repository the request is about: the token scope. */
   readonly repo: string;
   readonly headers?: Readonly<Record<string, string>>;
-  /** A large body read once (a blob GET): read into reused slabs over keep-alive connections of its own (bulk-get.ts). */
+  /** A large body read once (a blob GET): connections of its own, and the minimum rate applies. */
   readonly bulk?: boolean;
   /** The Via of the client request this is made for: its hops go before ours (RFC 9110 7.6.3). */
   readonly via?: string | undefined;
@@ -37,8 +35,6 @@ export interface UpstreamResponse {
   readonly headers: IncomingHttpHeaders;
   /** The body stream; read it to the end or destroy it. */
   readonly body: Readable;
-  /** For bulk requests: call once with each body chunk no longer needed, so its memory is reused. */
-  readonly release?: (chunk: Uint8Array) => void;
 }
 
 export interface RegistryClientOptions {
@@ -63,15 +59,9 @@ const RETRYABLE_STATUS = new Set([500, 502, 503, 504]);
 export class RegistryClient {
   readonly upstream: UpstreamConfig;
   readonly #options: RegistryClientOptions;
-  readonly #agent: http.Agent;
-  /** Redirect targets and token realms on other hosts: resolved through the target policy. */
-  readonly #otherAgents: { http: http.Agent; https: https.Agent };
+  readonly #http: UpstreamHttp;
   readonly #tokens: TokenCache;
   readonly #policy: TargetPolicy;
-  /** Blob downloads in progress, wherever they were redirected to. */
-  readonly #bulkSlots: ConnectionSlots;
-  /** Where bulk GETs to the upstream's own origin connect (the agent's settings, for bulk-get.ts). */
-  readonly #target: ConnectTarget;
   /** The last challenge the upstream sent: lets us fetch tokens before the first 401 of a new scope. */
   #challenge?: Challenge;
 
@@ -80,18 +70,21 @@ export class RegistryClient {
     this.#options = options;
     this.#policy = new TargetPolicy(upstream, options.upstreamHome ? { home: options.upstreamHome } : {});
     const lookup = upstream.address ? pinnedLookup(upstream.address.host) : undefined;
-    this.#target = { rejectUnauthorized: !upstream.insecure, ...(lookup ? { lookup } : {}), ...(upstream.address?.port !== undefined ? { port: upstream.address.port } : {}) };
-    const maxSockets = upstream.maxConnections;
-    const agentOptions = { keepAlive: true, maxSockets, maxFreeSockets: Math.min(32, maxSockets), ...(lookup ? { lookup } : {}) };
-    this.#agent = upstream.url.startsWith('https:')
-      ? new https.Agent({ ...agentOptions, rejectUnauthorized: !upstream.insecure })
-      : new http.Agent(agentOptions);
-    if (upstream.address?.port !== undefined) connectToPort(this.#agent, upstream.address.port);
-    const otherOptions = { keepAlive: true, maxSockets, maxFreeSockets: Math.min(32, maxSockets), lookup: this.#policy.lookup };
-    this.#otherAgents = { http: new http.Agent(otherOptions), https: new https.Agent(otherOptions) };
-    this.#bulkSlots = new ConnectionSlots(maxSockets);
+    this.#http = new UpstreamHttp({
+      origin: upstream.url,
+      connections: upstream.maxConnections,
+      connectMs: options.timeouts.connectMs,
+      own: {
+        rejectUnauthorized: !upstream.insecure,
+        ...(upstream.ca ? { ca: upstream.ca } : {}),
+        ...(lookup ? { lookup } : {}),
+        ...(upstream.address?.port !== undefined ? { port: upstream.address.port } : {}),
+      },
+      otherLookup: this.#policy.lookup,
+      ...(upstream.proxy ? { proxy: upstream.proxy } : {}),
+    });
     this.#tokens = new TokenCache({
-      agentFor: (url) => this.#agentFor(url),
+      http: this.#http,
       timeouts: options.timeouts,
       checkRealm: (url) => (url.origin === this.upstream.url ? Promise.resolve() : this.#policy.check(url, 'its token realm')),
       ...(options.via ? { via: options.via } : {}),
@@ -198,7 +191,7 @@ export class RegistryClient {
     } else if (challenge.scheme === 'basic' && credentials?.kind === 'basic') {
       this.#challenge = challenge;
       discard(res.body);
-      authorization = basic(credentials.username, credentials.password.reveal());
+      authorization = basicAuthorization(credentials.username, credentials.password.reveal());
     } else {
       return res;
     }
@@ -209,7 +202,7 @@ export class RegistryClient {
   #authorization(scope: string): string | undefined {
     const credentials = this.upstream.credentials;
     if (credentials?.kind === 'token') return `Bearer ${credentials.token.reveal()}`;
-    if (this.#challenge?.scheme === 'basic' && credentials?.kind === 'basic') return basic(credentials.username, credentials.password.reveal());
+    if (this.#challenge?.scheme === 'basic' && credentials?.kind === 'basic') return basicAuthorization(credentials.username, credentials.password.reveal());
     if (this.#challenge?.scheme === 'bearer') {
       const token = this.#tokens.cached(this.#challenge, scope);
       if (token) return `Bearer ${token}`;
@@ -241,38 +234,14 @@ export class RegistryClient {
     }
   }
 
-  async #send(url: URL, req: UpstreamRequest, headers: Record<string, string>, deadline: number): Promise<UpstreamResponse> {
-    const timeouts = this.#timeouts(deadline);
-    if (req.bulk && req.method === 'GET') {
-      const release = await this.#bulkSlots.acquire(deadline, `upstream ${this.upstream.name}`);
-      try {
-        const target = url.origin === this.upstream.url ? this.#target : { rejectUnauthorized: true, lookup: this.#policy.lookup };
-        const res = await bulkGet(url, headers, target, timeouts);
-        res.body.once('close', release);
-        return res;
-      } catch (err) {
-        release();
-        throw err;
-      }
-    }
-    const res = await sendRequest(url, { method: req.method, headers, agent: this.#agentFor(url), timeouts });
-    return { status: res.statusCode ?? 0, headers: res.headers, body: res };
+  #send(url: URL, req: UpstreamRequest, headers: Record<string, string>, deadline: number): Promise<UpstreamResponse> {
+    return this.#http.send(url, { method: req.method, headers, timeouts: this.#timeouts(deadline), deadline, bulk: req.bulk === true });
   }
 
-  #agentFor(url: URL): http.Agent {
-    if (url.origin === this.upstream.url) return this.#agent;
-    return url.protocol === 'https:' ? this.#otherAgents.https : this.#otherAgents.http;
+  /** Closes the upstream's connections; requests in flight fail. */
+  close(): Promise<void> {
+    return this.#http.close();
   }
-
-  close(): void {
-    this.#agent.destroy();
-    this.#otherAgents.http.destroy();
-    this.#otherAgents.https.destroy();
-  }
-}
-
-function basic(username: string, password: string): string {
-  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
 }
 
 /**
@@ -283,10 +252,4 @@ function basic(username: string, password: string): string {
 function pinnedLookup(ip: string): LookupFunction {
   const family = isIP(ip);
   return (_hostname, options, callback) => (options.all ? callback(null, [{ address: ip, family }]) : callback(null, ip, family));
-}
-
-/** Connects to `port` instead of the URL's port (the Host header keeps the URL's). */
-function connectToPort(agent: http.Agent, port: number): void {
-  const create = agent.createConnection.bind(agent);
-  agent.createConnection = (options, callback) => create({ ...options, port }, callback);
 }

@@ -1,10 +1,10 @@
 // Docker's token flow (distribution "Token Authentication Specification"): on a Bearer challenge, ask the
 // realm for a token for service+scope (anonymously or with Basic credentials), and reuse it until it expires.
-import type { Agent } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { Credentials } from '../config/config.ts';
-import type { Challenge } from './challenge.ts';
-import { discard, readLimited, sendRequest, type Timeouts } from './http-request.ts';
+import { discard, readLimited } from './body.ts';
+import { basicAuthorization, type Challenge } from './challenge.ts';
+import type { Timeouts, UpstreamHttp } from './http-client.ts';
 
 interface CachedToken {
   readonly token: string;
@@ -29,7 +29,8 @@ const MAX_TOKEN_BODY = 1024 * 1024;
 const MAX_CACHED_TOKEN_BYTES = 32 * 1024 * 1024;
 
 export interface TokenCacheOptions {
-  readonly agentFor: (url: URL) => Agent;
+  /** The upstream's client: token realms are reached like its redirect targets. */
+  readonly http: Pick<UpstreamHttp, 'send'>;
   readonly timeouts: Timeouts;
   /** Before asking a realm: throws if the mirror may not go there (target-policy.ts). */
   readonly checkRealm?: (url: URL) => Promise<void>;
@@ -88,20 +89,20 @@ export class TokenCache {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.#options.userAgent ?? 'ocimirror' };
     if (this.#options.via) headers.via = this.#options.via;
     if (credentials?.kind === 'basic') {
-      headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password.reveal()}`).toString('base64')}`;
+      headers.authorization = basicAuthorization(credentials.username, credentials.password.reveal());
     }
-    const res = await sendRequest(url, { method: 'GET', headers, agent: this.#options.agentFor(url), timeouts });
-    if (res.statusCode !== 200) {
-      discard(res);
-      throw new TokenAuthError(`token server ${url.host} answered ${res.statusCode}`, res.statusCode ?? 502);
+    const res = await this.#options.http.send(url, { method: 'GET', headers, timeouts, deadline: Date.now() + timeouts.responseMs });
+    if (res.status !== 200) {
+      discard(res.body);
+      throw new TokenAuthError(`token server ${url.host} answered ${res.status}`, res.status);
     }
     const declared = Number(res.headers['content-length']);
     const tooLarge = () => new TokenAuthError(`token server ${url.host} sent an answer larger than ${MAX_TOKEN_BODY} bytes`, 502);
     if (declared > MAX_TOKEN_BODY) {
-      res.destroy();
+      res.body.destroy();
       throw tooLarge();
     }
-    const text = (await readLimited(res, MAX_TOKEN_BODY, tooLarge)).toString('utf8');
+    const text = (await readLimited(res.body, MAX_TOKEN_BODY, tooLarge)).toString('utf8');
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
     try {
       body = JSON.parse(text) as typeof body;
