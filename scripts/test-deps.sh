@@ -31,6 +31,7 @@ DEPS=(
   "promtool         prometheus         checking metrics and rules"
   "nginx            nginx              TLS front end tests"
   "wrk              wrk                HTTP benchmarks"
+  "tinyproxy        tinyproxy          outbound (forward) proxy tests, loopback only"
 )
 
 # Daemons live in sbin, which a non-root PATH often lacks.

@@ -74,12 +74,12 @@ export async function runtimeProblem(err: unknown, config: Config): Promise<stri
  * every pull with a TLS error. One TLS handshake at start tells the two apart and logs the fix; nothing
  * waits for it, and an upstream that cannot be reached now says nothing (it may come up later). Only URLs
  * with a port of their own are tried: a public registry on 443 speaks TLS, and is not contacted before
- * a client asks for it.
+ * a client asks for it; nor is an upstream behind an outbound proxy (the mirror may not reach it directly).
  */
 export function checkUpstreamSchemes(upstreams: readonly UpstreamConfig[], logger: Logger): void {
   for (const u of upstreams) {
     const url = new URL(u.url);
-    if (u.offline || url.protocol !== 'https:' || url.port === '') continue;
+    if (u.offline || u.proxy || url.protocol !== 'https:' || url.port === '') continue;
     const host = u.address?.host ?? url.hostname.replace(/^\[|\]$/g, '');
     const port = u.address?.port ?? Number(url.port);
     const servername = isIP(url.hostname.replace(/^\[|\]$/g, '')) ? undefined : url.hostname;

@@ -68,7 +68,7 @@ export class RegistryClient {
   constructor(upstream: UpstreamConfig, options: RegistryClientOptions) {
     this.upstream = upstream;
     this.#options = options;
-    this.#policy = new TargetPolicy(upstream, options.upstreamHome ? { home: options.upstreamHome } : {});
+    this.#policy = new TargetPolicy(upstream, { ...(options.upstreamHome ? { home: options.upstreamHome } : {}), proxied: upstream.proxy !== undefined });
     const lookup = upstream.address ? pinnedLookup(upstream.address.host) : undefined;
     this.#http = new UpstreamHttp({
       origin: upstream.url,

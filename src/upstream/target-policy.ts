@@ -4,7 +4,8 @@
 // forgery). Such addresses are allowed only when the upstream itself lives in the same kind of network
 // (a lab registry on 10.0.0.5 redirecting to a store on 10.0.0.6), or when the operator says so for the
 // upstream (`allowPrivateRedirects`). Host names are checked when they are resolved, at connect time,
-// so a name that resolves to a private address is caught as well as a literal one.
+// so a name that resolves to a private address is caught as well as a literal one. Through an outbound
+// proxy the proxy resolves them: then check() resolves them here first (see `proxied`).
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import type { UpstreamConfig } from '../config/config.ts';
@@ -56,15 +57,21 @@ const resolveAll: Resolve = (host) =>
 export class TargetPolicy {
   readonly #upstream: Pick<UpstreamConfig, 'name' | 'url' | 'address' | 'allowPrivateRedirects'>;
   readonly #resolve: Resolve;
+  readonly #proxied: boolean;
   #home: Promise<ReadonlySet<AddressClass>> | undefined;
 
   /**
    * `home`: where the upstream lives, when known better than its address or URL say (tests, whose
    * upstreams all run on loopback; an upstream reached through a local tunnel).
    */
-  constructor(upstream: Pick<UpstreamConfig, 'name' | 'url' | 'address' | 'allowPrivateRedirects'>, options: { resolve?: Resolve; home?: readonly AddressClass[] } = {}) {
+  /**
+   * `proxied`: connections may go through an outbound proxy, which resolves host names itself, out of
+   * reach of `lookup`.
+   */
+  constructor(upstream: Pick<UpstreamConfig, 'name' | 'url' | 'address' | 'allowPrivateRedirects'>, options: { resolve?: Resolve; home?: readonly AddressClass[]; proxied?: boolean } = {}) {
     this.#upstream = upstream;
     this.#resolve = options.resolve ?? resolveAll;
+    this.#proxied = options.proxied ?? false;
     if (options.home) this.#home = Promise.resolve(new Set<AddressClass>(['public', ...options.home]));
   }
 
@@ -87,11 +94,22 @@ export class TargetPolicy {
     return (await this.home()).has(addressClass(ip));
   }
 
-  /** Refuses a URL that is not http(s), or whose host is an IP address the policy refuses. */
+  /**
+   * Refuses a URL that is not http(s), or whose host is an IP address the policy refuses; when proxied,
+   * also a host name that resolves here to refused addresses only (one that does not resolve here is
+   * left to the proxy: sites behind one often cannot resolve outside names).
+   */
   async check(url: URL, what: string): Promise<void> {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw this.#refused(`${what} is a ${url.protocol} URL`);
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host) && !(await this.allows(host))) throw this.#refused(`${what} is ${addressClass(host)} address ${host}`);
+    if (isIP(host)) {
+      if (!(await this.allows(host))) throw this.#refused(`${what} is ${addressClass(host)} address ${host}`);
+      return;
+    }
+    if (!this.#proxied || this.#upstream.allowPrivateRedirects) return;
+    const addresses = host.toLowerCase() === 'localhost' ? ['127.0.0.1'] : await this.#resolve(host).catch(() => []);
+    const allowed = await Promise.all(addresses.map((a) => this.allows(a)));
+    if (addresses.length > 0 && !allowed.some(Boolean)) throw this.#refused(`${what} is ${host}, which resolves to ${addresses.map((a) => `${addressClass(a)} address ${a}`).join(', ')}`);
   }
 
   /** A connect-time lookup that resolves a name and keeps only the addresses the policy allows. */

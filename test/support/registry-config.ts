@@ -23,6 +23,8 @@ export function registryConfig(options: {
   auth?: RegistryAuth;
   proxy?: RegistryProxy;
   blobRedirectBaseUrl?: string;
+  /** PEM files: serve HTTPS. */
+  tls?: { certificate: string; key: string } | undefined;
 }): Record<string, unknown> {
   return {
     version: '0.1',
@@ -38,6 +40,7 @@ export function registryConfig(options: {
     http: {
       addr: `127.0.0.1:${options.port}`,
       secret: options.httpSecret,
+      ...(options.tls ? { tls: options.tls } : {}),
     },
     health: { storagedriver: { enabled: false } },
     ...(options.auth ? { auth: authConfig(options.auth, options.htpasswdPath) } : {}),

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { requireBinary } from './binaries.ts';
 import { htpasswdLine } from './htpasswd.ts';
 import { freePort } from './ports.ts';
@@ -21,6 +22,8 @@ export interface RegistryOptions {
   port?: number;
   /** Default: a new temp dir, deleted by dispose(). */
   dataDir?: string;
+  /** Serve HTTPS with this certificate (PEM); url is then https://. Pushes need a plain registry on the same dataDir. */
+  tls?: { cert: string; key: string };
 }
 
 export interface RegistryRequest {
@@ -76,11 +79,18 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     await writeFile(htpasswdPath, `${await htpasswdLine(options.auth.username, options.auth.password)}\n`);
   }
 
+  let tlsFiles: { certificate: string; key: string } | undefined;
+  if (options.tls) {
+    tlsFiles = { certificate: join(workDir, 'server.crt'), key: join(workDir, 'server.key') };
+    await writeFile(tlsFiles.certificate, options.tls.cert);
+    await writeFile(tlsFiles.key, options.tls.key);
+  }
+
   const httpSecret = randomBytes(16).toString('hex');
   const runs: ManagedProcess[] = [];
   let cleared = 0;
   const launch = async (port: number): Promise<void> => {
-    const config = registryConfig({ port, httpSecret, dataDir, htpasswdPath, auth: options.auth, proxy: options.proxy, blobRedirectBaseUrl: options.blobRedirectBaseUrl });
+    const config = registryConfig({ port, httpSecret, dataDir, htpasswdPath, auth: options.auth, proxy: options.proxy, blobRedirectBaseUrl: options.blobRedirectBaseUrl, tls: tlsFiles });
     await writeFile(configPath, JSON.stringify(config, null, 2));
     const run = startProcess({
       command: binary,
@@ -94,7 +104,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     try {
       // The marker keeps readiness probes out of requests().
       const probe = `http://127.0.0.1:${port}/v2/?${SUPPORT_MARK}ready`;
-      await run.waitReady({ http: { url: probe, status: (s) => s === 200 || s === 401 } });
+      await run.waitReady(tlsFiles ? { tcp: { port } } : { http: { url: probe, status: (s) => s === 200 || s === 401 } });
     } catch (error) {
       await run.stop();
       throw error;
@@ -119,7 +129,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
 
   // The access log is all of stdout; the JSON app log goes to stderr.
   const allRequests = (): RegistryRequest[] => runs.flatMap((run) => parseAccessLog(run.stdout()));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const stop = async (): Promise<void> => {
     await runs.at(-1)?.stop();
   };
@@ -132,8 +142,11 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     requests: () => allRequests().slice(cleared),
     async settle() {
       const mark = `${SUPPORT_MARK}${randomUUID()}`;
-      const response = await fetch(`${url}/v2/?${mark}`);
+      // A TLS registry's certificate is the test's own: trusted for this request only.
+      const dispatcher = options.tls ? new Agent({ connect: { ca: options.tls.cert } }) : undefined;
+      const response = await undiciFetch(`${url}/v2/?${mark}`, dispatcher ? { dispatcher } : {});
       await response.body?.cancel();
+      await dispatcher?.close();
       const deadline = Date.now() + 5_000;
       while (!runs.some((run) => run.output().includes(mark))) {
         if (Date.now() > deadline) throw new Error(`registry ${url} did not log ${mark}`);

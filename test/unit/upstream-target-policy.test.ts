@@ -72,6 +72,22 @@ describe('TargetPolicy', () => {
     await expect(policy.check(new URL('https://cdn.example/blob'), 'a redirect')).resolves.toBeUndefined();
   });
 
+  it('through an outbound proxy (which resolves names itself), checks names before sending: refused only when every address is', async () => {
+    const names: Record<string, string[]> = { 'cdn.example': ['198.51.100.9', '10.0.0.1'], 'metadata.example': ['169.254.169.254'] };
+    const resolve = async (host: string) => {
+      if (!names[host]) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+      return names[host];
+    };
+    const proxied = new TargetPolicy(upstream('https://203.0.113.7'), { resolve, proxied: true });
+    await expect(proxied.check(new URL('https://metadata.example/latest'), 'a redirect')).rejects.toThrow(/metadata\.example, which resolves to link-local address 169\.254\.169\.254/);
+    await expect(proxied.check(new URL('https://localhost:5001/'), 'a redirect')).rejects.toThrow(/loopback address 127\.0\.0\.1/);
+    await expect(proxied.check(new URL('https://cdn.example/blob'), 'a redirect')).resolves.toBeUndefined();
+    // Names this machine cannot resolve are the proxy's to resolve (sites behind a proxy often have no outside DNS).
+    await expect(proxied.check(new URL('https://elsewhere.example/blob'), 'a redirect')).resolves.toBeUndefined();
+    const direct = new TargetPolicy(upstream('https://203.0.113.7'), { resolve });
+    await expect(direct.check(new URL('https://metadata.example/latest'), 'a redirect')).resolves.toBeUndefined();
+  });
+
   it('resolves names at connect time and keeps only allowed addresses', async () => {
     const names: Record<string, string[]> = { 'cdn.example': ['198.51.100.9', '10.0.0.1'], 'metadata.example': ['169.254.169.254'] };
     const policy = new TargetPolicy(upstream('https://203.0.113.7'), { resolve: async (host) => names[host] ?? [] });
