@@ -114,8 +114,8 @@ export class UpstreamHttp {
     const port = own ? o.own.port : undefined;
     const connect: buildConnector.connector = port === undefined ? connector : (options, callback) => connector({ ...options, port: String(port) }, callback);
     const pool = { connections: o.connections, allowH2: false, keepAliveTimeout: KEEP_ALIVE_MS, connect };
-    // An upstream pinned to an `address` is reached there, never through a proxy.
-    const proxy = o.proxy && !(own && (o.own.lookup || port !== undefined)) ? o.proxy : undefined;
+    // The config gives no proxy to an upstream pinned to an `address`: it is reached there.
+    const proxy = o.proxy;
     if (!proxy) return new Agent(pool);
     return new EnvHttpProxyAgent({
       ...pool,
