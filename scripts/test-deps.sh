@@ -32,6 +32,10 @@ DEPS=(
   "nginx            nginx              TLS front end tests"
   "wrk              wrk                HTTP benchmarks"
   "tinyproxy        tinyproxy          outbound (forward) proxy tests, loopback only"
+  "ceph-mon         ceph-mon           one-node Ceph cluster behind the S3 storage tests"
+  "ceph-osd         ceph-osd           the Ceph cluster's one OSD (memstore)"
+  "ceph             ceph-common        Ceph cluster set-up (keyrings, monitor map, pools)"
+  "radosgw          radosgw            Ceph RADOS Gateway: the S3 server of the S3 storage tests"
 )
 
 # Daemons live in sbin, which a non-root PATH often lacks.

@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
-import { isTag, isValidName } from '../oci/reference.ts';
+import { isTag } from '../oci/reference.ts';
+import { checkedRepoKey } from './hosted-keys.ts';
 import { OVERRIDE_PREFIX, type HostedIndex, type HostedManifest } from './hosted-index.ts';
 
 const TAGS = '_tags';
@@ -196,12 +197,7 @@ export class DiskHostedIndex implements HostedIndex {
 
   /** The repository's directory; the key is checked so that no input can name a path outside the tree. */
   #repo(repo: string): string {
-    const plain = repo.startsWith(OVERRIDE_PREFIX) ? repo.slice(OVERRIDE_PREFIX.length) : repo;
-    const [first, ...rest] = plain.split('/');
-    const upstreamOk = !repo.startsWith(OVERRIDE_PREFIX) || (!!first && /^[A-Za-z0-9._:-]+$/.test(first) && first !== '.' && first !== '..');
-    const nameOk = repo.startsWith(OVERRIDE_PREFIX) ? isValidName(rest.join('/')) : isValidName(plain);
-    if (!upstreamOk || !nameOk) throw new Error(`not a hosted repository key: ${JSON.stringify(repo.slice(0, 300))}`);
-    return join(this.#repos, ...repo.split('/'));
+    return join(this.#repos, ...checkedRepoKey(repo).split('/'));
   }
 
   #digestPath(repo: string, kind: string, digest: string): string {
