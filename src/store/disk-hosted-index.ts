@@ -11,13 +11,15 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:f
 import { join } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import { isTag } from '../oci/reference.ts';
-import { checkedRepoKey } from './hosted-keys.ts';
+import {
+  checkedRepoKey,
+  INDEX_BLOBS as BLOBS,
+  INDEX_MANIFESTS as MANIFESTS,
+  INDEX_REFERRERS as REFERRERS,
+  INDEX_TAGS as TAGS,
+} from './hosted-keys.ts';
 import { OVERRIDE_PREFIX, type HostedIndex, type HostedManifest } from './hosted-index.ts';
 
-const TAGS = '_tags';
-const MANIFESTS = '_manifests';
-const BLOBS = '_blobs';
-const REFERRERS = '_referrers';
 
 export class DiskHostedIndex implements HostedIndex {
   readonly #repos: string;

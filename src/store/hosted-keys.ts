@@ -12,3 +12,9 @@ export function checkedRepoKey(repo: string): string {
   if (!upstreamOk || !nameOk) throw new Error(`not a hosted repository key: ${JSON.stringify(repo.slice(0, 300))}`);
   return repo;
 }
+
+/** The index's layout under a repository key, the same for every implementation (a disk tree or bucket keys). */
+export const INDEX_TAGS = '_tags';
+export const INDEX_MANIFESTS = '_manifests';
+export const INDEX_BLOBS = '_blobs';
+export const INDEX_REFERRERS = '_referrers';

@@ -9,16 +9,18 @@
 import { randomBytes } from 'node:crypto';
 import { parseDigest } from '../oci/digest.ts';
 import { isTag } from '../oci/reference.ts';
-import { checkedRepoKey } from './hosted-keys.ts';
+import {
+  checkedRepoKey,
+  INDEX_BLOBS as BLOBS,
+  INDEX_MANIFESTS as MANIFESTS,
+  INDEX_REFERRERS as REFERRERS,
+  INDEX_TAGS as TAGS,
+} from './hosted-keys.ts';
 import type { HostedIndex, HostedManifest } from './hosted-index.ts';
 import type { S3Bucket } from './s3-bucket.ts';
 
 const REPOS = 'index/repositories/';
 const PINS = 'index/pins/';
-const TAGS = '_tags';
-const MANIFESTS = '_manifests';
-const BLOBS = '_blobs';
-const REFERRERS = '_referrers';
 
 export class S3HostedIndex implements HostedIndex {
   readonly #bucket: S3Bucket;
