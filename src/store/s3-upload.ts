@@ -1,5 +1,5 @@
 // A blob on its way into the bucket (a cold download): every byte goes to a scratch file, which the
-// clients reading behind the download (and peers following it, s3-peer-uploads.ts) read from, and
+// clients reading behind the download (and peers following it, store/peer-uploads.ts) read from, and
 // into a multipart upload to the blob's own key, which is completed only once the digest matched.
 import { randomBytes } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
