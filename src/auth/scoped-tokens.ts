@@ -2,7 +2,8 @@
 // globs, actions and an expiry; the secret is shown once and stored only as a SHA-256 hash (it is 256
 // random bits, so a slow hash adds nothing). One file per token under <dataDir>/auth/tokens/, so that
 // `ocimirror token create|rm` take effect at once in a running `serve` (and in every replica sharing the
-// data dir): each use looks the file up again (cheaply cached for a second).
+// data dir): each use stats the file again (its parsed record is reused while the file is unchanged), so a
+// removed token is refused on its very next use.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -29,8 +30,6 @@ export class TokenNameError extends Error {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Secrets look like `ocm_<43 base64url characters>`, so a leaked one is recognisable. */
 const SECRET_PREFIX = 'ocm_';
-/** Record lookups are reused this long, so `token rm` bites within it. */
-const LOOKUP_TTL_MS = 1_000;
 /** Last use is written at most this often per token. */
 const USE_RECORD_MS = 60_000;
 
@@ -41,7 +40,8 @@ interface Stored extends ScopedToken {
 export class ScopedTokens {
   readonly #dir: string;
   readonly #now: () => number;
-  readonly #lookups = new Map<string, { at: number; record: Stored | undefined }>();
+  /** Parsed records by name, with the file identity (inode, mtime, size) they were read from. */
+  readonly #lookups = new Map<string, { stamp: string; record: Stored | undefined }>();
   readonly #usedAt = new Map<string, number>();
 
   constructor(dataDir: string, now: () => number = Date.now) {
@@ -105,13 +105,21 @@ export class ScopedTokens {
 
   /** The token's record while it exists and has not expired (for tokens issued from it: revocation bites at once). */
   async lookup(name: string): Promise<Stored | undefined> {
-    const cached = this.#lookups.get(name);
+    if (!NAME.test(name)) return undefined;
     const now = this.#now();
-    if (cached && now - cached.at < LOOKUP_TTL_MS) return cached.record && cached.record.expiresAt > now ? cached.record : undefined;
-    const record = await this.#read(name);
-    this.#lookups.set(name, { at: now, record });
-    if (this.#lookups.size > 10_000) this.#lookups.clear();
-    return record && record.expiresAt > now ? record : undefined;
+    const info = await stat(this.#file(name)).catch(() => undefined);
+    if (!info) {
+      this.#lookups.delete(name);
+      return undefined;
+    }
+    const stamp = `${info.ino}:${info.mtimeMs}:${info.size}`;
+    let cached = this.#lookups.get(name);
+    if (cached?.stamp !== stamp) {
+      cached = { stamp, record: await this.#read(name) };
+      if (this.#lookups.size >= 10_000) this.#lookups.clear();
+      this.#lookups.set(name, cached);
+    }
+    return cached.record && cached.record.expiresAt > now ? cached.record : undefined;
   }
 
   #recordUse(name: string): void {

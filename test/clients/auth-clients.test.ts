@@ -88,7 +88,9 @@ afterAll(async () => {
 type LogLine = Record<string, unknown> & { error?: { code?: string; message?: string } };
 
 function requestsFor(repo: string): LogLine[] {
-  return mirror.logs().filter((l) => l.msg === 'request' && String(l.path).startsWith(`/v2/${repo}/`)) as LogLine[];
+  // No repository: the last requests of any kind (a login's /v2/ and token requests).
+  const lines = mirror.logs().filter((l) => l.msg === 'request') as LogLine[];
+  return repo ? lines.filter((l) => String(l.path).startsWith(`/v2/${repo}/`)) : lines.slice(-10);
 }
 
 function describeRequests(repo: string): string {
