@@ -9,7 +9,7 @@ export class LoginLimiter {
   readonly #perAddress: number;
   readonly #perUser: number;
   readonly #now: () => number;
-  readonly #failures = new LRUCache<string, number[]>({ max: 50_000 });
+  readonly #failures = new LRUCache<string, number[]>({ maxSize: 50_000, sizeCalculation: () => 1 });
 
   constructor(options: { perAddress: number; perUser: number; now?: () => number }) {
     this.#perAddress = options.perAddress;

@@ -56,7 +56,7 @@ export class TokenService {
   #keys: LoadedKey[] = [];
   #dirMtime = -1;
   #checkedAt = 0;
-  readonly #verified = new LRUCache<string, VerifiedToken>({ max: 10_000 });
+  readonly #verified = new LRUCache<string, VerifiedToken>({ maxSize: 10_000, sizeCalculation: () => 1 });
 
   private constructor(dataDir: string, service: string, ttlMs: number, now: () => number) {
     this.#dir = join(dataDir, 'auth', 'keys');

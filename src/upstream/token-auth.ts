@@ -41,7 +41,7 @@ export interface TokenCacheOptions {
 }
 
 export class TokenCache {
-  readonly #tokens = new LRUCache<string, CachedToken>({ max: 100_000, maxSize: MAX_CACHED_TOKEN_BYTES, sizeCalculation: (t) => Math.max(1, t.token.length) });
+  readonly #tokens = new LRUCache<string, CachedToken>({ maxSize: MAX_CACHED_TOKEN_BYTES, sizeCalculation: (t) => Math.max(1, t.token.length) });
   readonly #pending = new Map<string, Promise<string>>();
   readonly #options: TokenCacheOptions;
 
