@@ -15,6 +15,7 @@ import { makeTempDir, removeTempDir } from '../test/support/tmp.ts';
 import { htpasswdLine } from '../test/support/htpasswd.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
 import { accessLogFrom, blobGets } from './access-log.ts';
+import { ctrPulls } from './ctr-pull.ts';
 import { curlDownloads, hashedDownload, parallelThroughput, runWrk, type WrkResult } from './clients.ts';
 import { machineFacts, memoryOf, pidByCommandLine } from './machine.ts';
 import { startNginx, type RunningNginx } from './nginx.ts';
@@ -38,6 +39,9 @@ const WRK_CONNECTIONS = 50;
 const COLD_PULL_REPS = 3;
 /** The per-connection rate of the throttled link in the information-only cold pull row (400 Mbit/s). */
 const LINK_BYTES_PER_SEC = 50 * 1_000_000;
+/** The kubelet-shaped pull (ctr, 3 downloads at a time): CTR_LAYERS layers of CTR_LAYER_MIB MiB, behind the link. */
+const CTR_LAYERS = 8;
+const CTR_LAYER_MIB = 16;
 const COLD_CLIENTS = 100;
 const RSS_CLIENTS = 50;
 /** The pushed image: PUSH_LAYERS layers of PUSH_LAYER_MIB MiB of incompressible bytes each (1 GiB). */
@@ -47,7 +51,7 @@ const PUSH_REPS = 3;
 /** Concurrent pushes of differently seeded images (so every byte is uploaded) in the memory row. */
 const PUSH_CONCURRENT = 4;
 
-/** For working on one part: BENCH_ONLY=throughput,manifests,pull,cold,rss,push runs only those and writes no RESULTS.md. */
+/** For working on one part: BENCH_ONLY=throughput,manifests,pull,ctr,cold,rss,push runs only those and writes no RESULTS.md. */
 const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 const enabled = (part: string) => only === undefined || only.includes(part);
 
@@ -105,6 +109,14 @@ async function main(): Promise<void> {
         Array.from({ length: PULL_LAYERS }, (_, i) => ({ randomBytes: PULL_LAYER_MIB * MiB, seed: `bench-layer-${i}` })),
       )
     : undefined;
+  const manyLayers = enabled('ctr')
+    ? await buildAndPush(
+        upstream,
+        work,
+        'bench/ctr:1',
+        Array.from({ length: CTR_LAYERS }, (_, i) => ({ randomBytes: CTR_LAYER_MIB * MiB, seed: `bench-ctr-layer-${i}` })),
+      )
+    : undefined;
   const blobLayer = blob.layers[0]!;
   log('images pushed');
 
@@ -126,11 +138,19 @@ async function main(): Promise<void> {
 
   if (enabled('throughput')) await cachedBlobThroughput(upstream, peer, blobUrls, blobLayer);
   if (enabled('manifests')) await cachedManifests(upstream, mirror.process, peer, nginx, blob);
-  if (layered) {
-    await coldPulls(upstream, layered, work);
+  if (layered || manyLayers) {
     const proxy = await startFaultProxy(upstream.url, { fault: { dripBytesPerSec: LINK_BYTES_PER_SEC } });
     cleanups.push(() => proxy.stop());
-    await coldPulls(upstream, layered, work, { proxy, bytesPerSec: LINK_BYTES_PER_SEC });
+    const link = { proxy, bytesPerSec: LINK_BYTES_PER_SEC };
+    if (layered) {
+      await coldPulls(upstream, layered, work);
+      await coldPulls(upstream, layered, work, link);
+    }
+    if (manyLayers) {
+      const { row, detail } = await ctrPulls({ image: manyLayers, reference: 'bench/ctr:1', link, reps: COLD_PULL_REPS, freshMirror: (source) => freshMirror(source), log });
+      rows.push(row);
+      details.push(detail, '');
+    }
   }
   if (enabled('cold')) await coldConcurrentClients(upstream, blobLayer);
   if (big) await peakMemory(upstream, big.layers[0]!);
