@@ -42,7 +42,7 @@ export async function ctrPulls(bench: CtrPullBench): Promise<{ row: Row; detail:
       const mirrorHost = server === proxy.host ? '' : `\n[host."http://${server}"]\n  capabilities = ["pull", "resolve"]\n`;
       await writeFile(join(hostsDir, proxy.host, 'hosts.toml'), `server = "http://${proxy.host}"\n${mirrorHost}`);
       const begin = performance.now();
-      await containerd.ctr(['images', 'pull', '--plain-http', '--hosts-dir', hostsDir, '--snapshotter', 'native', '--max-concurrent-downloads', String(MAX_CONCURRENT_DOWNLOADS), reference], 180_000);
+      await containerd.ctr(['images', 'pull', '--plain-http', '--hosts-dir', hostsDir, '--snapshotter', 'overlayfs', '--max-concurrent-downloads', String(MAX_CONCURRENT_DOWNLOADS), reference], 180_000);
       const seconds = (performance.now() - begin) / 1000;
       const content = await containerd.content();
       const missing = bench.image.layers.filter((l) => !content.includes(l.digest));
@@ -83,7 +83,7 @@ export async function ctrPulls(bench: CtrPullBench): Promise<{ row: Row; detail:
       met: ocimirror <= 0.8 * direct,
     },
     detail:
-      `ctr cold pull wall times (s; median of ${bench.reps}; fetch and unpack by a new containerd each time, native snapshotter; through the mirror a new ocimirror with an empty data dir; ` +
+      `ctr cold pull wall times (s; median of ${bench.reps}; fetch and unpack by a new containerd each time, overlayfs snapshotter as on a kubelet node; through the mirror a new ocimirror with an empty data dir; ` +
       `every path, direct included, reaches the upstream through test/support/fault-proxy.ts throttling each response body to ${linkText}): ` +
       `direct [${samples.direct.map((v) => v.toFixed(2)).join(', ')}]; ocimirror [${samples.ocimirror.map((v) => v.toFixed(2)).join(', ')}]`,
   };
