@@ -3,7 +3,7 @@
 // rm frees exactly the blobs only the removed image used. The admin API lives on its own listener only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runOcimirror, type CliResult } from '../support/cli.ts';
 import { blobPath } from '../support/oci-layout.ts';
@@ -15,6 +15,7 @@ import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { setUpStore, type StoreSetup } from '../support/store-kinds.ts';
 import { makeTempDir, removeTempDir } from '../support/tmp.ts';
 import { blobGets, buildAndPush, type SeededContent } from '../support/upstream-content.ts';
+import { digestsOnDisk, imageDigests } from '../support/data-dir.ts';
 
 /** `ocimirror <args>` as its own process. */
 function ocimirror(...args: string[]): Promise<CliResult> {
@@ -28,20 +29,8 @@ async function ocimirrorJson<T>(...args: string[]): Promise<T> {
   return JSON.parse(result.stdout) as T;
 }
 
-/** The digests whose bytes are in the mirror's data dir, read from the directory tree itself. */
-async function digestsOnDisk(dataDir: string): Promise<Set<string>> {
-  const digests = new Set<string>();
-  const root = join(dataDir, 'blobs', 'sha256');
-  for (const prefix of await readdir(root).catch(() => [] as string[])) {
-    for (const hex of await readdir(join(root, prefix))) digests.add(`sha256:${hex}`);
-  }
-  return digests;
-}
 
 /** Every digest of a built single-platform image: manifest, config, layers. */
-function imageDigests(image: BuiltImage): string[] {
-  return [image.manifestDigest, image.configDigest, ...image.layers.map((l) => l.digest)];
-}
 
 interface WarmSummary {
   warmed: number;

@@ -3,7 +3,7 @@
 // names on one lab registry URL; the admin API refuses Hosts that are not its own (DNS rebinding);
 // access lines carry the bytes of JSON answers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runOcimirror, type CliResult } from '../support/cli.ts';
 import { rawRequest, errorCode } from '../support/http.ts';
@@ -11,6 +11,7 @@ import { buildImage, pushImage, type BuiltImage } from '../support/images.ts';
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { makeTempDir, removeTempDir } from '../support/tmp.ts';
+import { digestsOnDisk, imageDigests } from '../support/data-dir.ts';
 
 let work: string;
 let registry: RunningRegistry;
@@ -43,19 +44,6 @@ afterAll(async () => {
   await registry?.dispose();
   if (work) await removeTempDir(work);
 });
-
-async function digestsOnDisk(dataDir: string): Promise<Set<string>> {
-  const digests = new Set<string>();
-  const root = join(dataDir, 'blobs', 'sha256');
-  for (const prefix of await readdir(root).catch(() => [] as string[])) {
-    for (const hex of await readdir(join(root, prefix))) digests.add(`sha256:${hex}`);
-  }
-  return digests;
-}
-
-function all(image: BuiltImage): string[] {
-  return [image.manifestDigest, image.configDigest, ...image.layers.map((l) => l.digest)];
-}
 
 function sorted(digests: Iterable<string>): string[] {
   return [...digests].sort();
@@ -91,7 +79,7 @@ describe('ocimirror rm', () => {
   it('--repository drops every cached tag and frees what only the repository used, the dry run first', async () => {
     const before = await digestsOnDisk(mirror.config.dataDir);
     // Layer 0 is shared by v1 and v2 only: it goes with the repository. Layer 1 of v1 stays for team/other.
-    const expected = sorted(new Set([...all(v1), ...all(v2)].filter((digest) => digest !== v1.layers[1]!.digest)));
+    const expected = sorted(new Set([...imageDigests(v1), ...imageDigests(v2)].filter((digest) => digest !== v1.layers[1]!.digest)));
     const dry = await rm('--repository', '--dry-run', '--json', 'team/app');
     expect(dry.code, dry.stderr).toBe(0);
     const [planned] = JSON.parse(dry.stdout) as { freed: { digest: string }[]; tags: string[]; dryRun: boolean }[];
@@ -104,7 +92,7 @@ describe('ocimirror rm', () => {
     expect(done.stdout).toMatch(new RegExp(`^docker\\.io/team/app \\(tags v1, v2\\): freed ${expected.length} blobs, .* \\(1 shared with other images kept\\)$`, 'm'));
     const after = await digestsOnDisk(mirror.config.dataDir);
     expect(sorted([...before].filter((digest) => !after.has(digest)))).toEqual(expected);
-    for (const digest of all(other)) expect(after.has(digest)).toBe(true);
+    for (const digest of imageDigests(other)) expect(after.has(digest)).toBe(true);
     const gone = await runOcimirror(['ls', '--admin', mirror.adminUrl!, 'team/app']);
     expect(gone.stderr).toContain('repository is not cached');
     expect((await rm('--repository', 'team/app')).stderr).toContain('repository is not cached');
@@ -117,7 +105,7 @@ describe('ocimirror rm', () => {
     expect(result.stdout).toMatch(new RegExp(`^docker\\.io/pinned/e@${e.manifestDigest}: freed 3 blobs`, 'm'));
     const after = await digestsOnDisk(mirror.config.dataDir);
     expect(sorted([...before].filter((digest) => !after.has(digest)))).toEqual(sorted([e.manifestDigest, e.configDigest, e.layers[1]!.digest]));
-    for (const digest of all(d)) expect(after.has(digest)).toBe(true);
+    for (const digest of imageDigests(d)) expect(after.has(digest)).toBe(true);
     expect((await rm(`pinned/e@${e.manifestDigest}`)).stderr).toContain('manifest is not cached');
   }, 60_000);
 
