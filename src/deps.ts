@@ -27,6 +27,7 @@ import { DiskBlobStore } from './store/disk-blob-store.ts';
 import { DiskHostedIndex } from './store/disk-hosted-index.ts';
 import { EmbeddedMetadataStore } from './store/embedded-metadata-store.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
+import type { BlobRedirects } from './store/blob-redirects.ts';
 import type { BlobStore } from './store/blob-store.ts';
 import type { HostedIndex } from './store/hosted-index.ts';
 import { StorageError } from './store/storage-error.ts';
@@ -52,7 +53,7 @@ const S3_STALE_UPLOAD_MS = 24 * 3_600_000;
 
 export async function createRuntime(config: Config, logger: Logger, metrics: Metrics): Promise<Runtime> {
   await mkdir(config.dataDir, { recursive: true });
-  const { blobs, index, check: checkStorage, close: closeStorage } = await openStorage(config, logger);
+  const { blobs, index, redirects, check: checkStorage, close: closeStorage } = await openStorage(config, logger);
 
   let meta: MetadataStore;
   let locks: DownloadLocks = new LocalDownloadLocks();
@@ -133,7 +134,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   gc.schedule(config.gc.intervalMs);
   const auth = config.auth ? await authDeps(config.auth, config.dataDir, logger) : undefined;
   if (auth) warnPlainBasic(config, logger);
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(auth ? { auth } : {}) };
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(redirects ? { redirects } : {}), ...(auth ? { auth } : {}) };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(
@@ -178,6 +179,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
 interface Storage {
   readonly blobs: BlobStore;
   readonly index: HostedIndex;
+  readonly redirects?: BlobRedirects;
   /** Readiness beyond the data dir's (the bucket answers). */
   readonly check?: () => Promise<void>;
   readonly close: () => void;
@@ -214,7 +216,8 @@ async function openStorage(config: Config, logger: Logger): Promise<Storage> {
     throw new StorageError(`storage.s3: cannot use bucket "${s3.bucket}"${s3.endpoint ? ` at ${s3.endpoint}` : ''}: ${(err as Error).message}`, { cause: err });
   }
   logger.info({ bucket: s3.bucket, prefix: s3.prefix, ...(s3.endpoint ? { endpoint: s3.endpoint } : {}) }, 'blobs and hosted index in an S3 bucket');
-  return { blobs, index: new S3HostedIndex(blobs.bucket), check: () => blobs.check(), close: () => blobs.close() };
+  const redirects = s3.redirect ? { urlFor: (digest: string) => blobs.redirectUrl(digest, s3.redirectTtlMs) } : undefined;
+  return { blobs, index: new S3HostedIndex(blobs.bucket), ...(redirects ? { redirects } : {}), check: () => blobs.check(), close: () => blobs.close() };
 }
 
 async function authDeps(config: AuthConfig, dataDir: string, logger: Logger): Promise<AuthDeps> {

@@ -4,12 +4,15 @@ import type { GarbageCollector } from '../gc/collector.ts';
 import type { HostedDeps } from '../hosted/deps.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
 import type { NamespaceResolver } from '../namespaces/resolve.ts';
+import type { BlobRedirects } from '../store/blob-redirects.ts';
 
 export interface RegistryDeps {
   readonly resolver: NamespaceResolver;
   readonly hosted: HostedDeps;
   readonly mirror: ProxyDeps;
   readonly gc: GarbageCollector;
+  /** Stored blobs' GETs answered with a redirect to the storage (storage.s3.redirect); undefined: served here. */
+  readonly redirects?: BlobRedirects;
   /** Client authentication; undefined when it is off. */
   readonly auth?: AuthDeps;
 }
