@@ -29,6 +29,7 @@ import { EmbeddedMetadataStore } from './store/embedded-metadata-store.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
 import type { BlobRedirects } from './store/blob-redirects.ts';
 import type { BlobStore } from './store/blob-store.ts';
+import type { PeerUploads } from './store/peer-uploads.ts';
 import type { HostedIndex } from './store/hosted-index.ts';
 import { StorageError } from './store/storage-error.ts';
 import { viaHeader } from './upstream/loop.ts';
@@ -53,7 +54,7 @@ const S3_STALE_UPLOAD_MS = 24 * 3_600_000;
 
 export async function createRuntime(config: Config, logger: Logger, metrics: Metrics): Promise<Runtime> {
   await mkdir(config.dataDir, { recursive: true });
-  const { blobs, index, redirects, check: checkStorage, close: closeStorage } = await openStorage(config, logger);
+  const { blobs, index, redirects, peers, check: checkStorage, close: closeStorage } = await openStorage(config, logger);
 
   let meta: MetadataStore;
   let locks: DownloadLocks = new LocalDownloadLocks();
@@ -134,7 +135,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   gc.schedule(config.gc.intervalMs);
   const auth = config.auth ? await authDeps(config.auth, config.dataDir, logger) : undefined;
   if (auth) warnPlainBasic(config, logger);
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(redirects ? { redirects } : {}), ...(auth ? { auth } : {}) };
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(redirects ? { redirects } : {}), ...(peers ? { peers } : {}), ...(auth ? { auth } : {}) };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(
@@ -180,6 +181,7 @@ interface Storage {
   readonly blobs: BlobStore;
   readonly index: HostedIndex;
   readonly redirects?: BlobRedirects;
+  readonly peers?: PeerUploads;
   /** Readiness beyond the data dir's (the bucket answers). */
   readonly check?: () => Promise<void>;
   readonly close: () => void;
@@ -217,7 +219,7 @@ async function openStorage(config: Config, logger: Logger): Promise<Storage> {
   }
   logger.info({ bucket: s3.bucket, prefix: s3.prefix, ...(s3.endpoint ? { endpoint: s3.endpoint } : {}) }, 'blobs and hosted index in an S3 bucket');
   const redirects = s3.redirect ? { urlFor: (digest: string) => blobs.redirectUrl(digest, s3.redirectTtlMs) } : undefined;
-  return { blobs, index: new S3HostedIndex(blobs.bucket), ...(redirects ? { redirects } : {}), check: () => blobs.check(), close: () => blobs.close() };
+  return { blobs, index: new S3HostedIndex(blobs.bucket), ...(redirects ? { redirects } : {}), ...(s3.peerUrl ? { peers: blobs } : {}), check: () => blobs.check(), close: () => blobs.close() };
 }
 
 async function authDeps(config: AuthConfig, dataDir: string, logger: Logger): Promise<AuthDeps> {
