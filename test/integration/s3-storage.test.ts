@@ -23,6 +23,7 @@ let registry: RunningRegistry;
 let work: string;
 let image: BuiltImage;
 let big: BuiltImage;
+let other: BuiltImage;
 
 beforeAll(async () => {
   work = await makeTempDir('s3-storage-test');
@@ -31,6 +32,8 @@ beforeAll(async () => {
   big = await buildImage(join(work, 'big'), { tag: 'v1', layers: [{ randomBytes: 24 * 1024 * 1024, seed: 's3-big' }] });
   await pushImage(image, registry, 'library/app:v1');
   await pushImage(big, registry, 'library/big:v1');
+  other = await buildImage(join(work, 'other'), { tag: 'v1', layers: [{ randomBytes: 3 * 1024 * 1024, seed: 's3-other' }] });
+  await pushImage(other, registry, 'library/other:v1');
 }, 300_000);
 
 afterAll(async () => {
@@ -131,6 +134,35 @@ describe('a mirror with storage.s3', () => {
     } finally {
       await mirror.dispose();
       await proxy.stop();
+    }
+  }, 120_000);
+
+  it('evicts least recently used cached blobs from the bucket above cache.maxSize, never hosted ones', async () => {
+    const prefix = freshPrefix();
+    const { storage: s3, env } = storage(prefix);
+    const mirror = await startMirror({ storage: s3, env, cache: { maxSize: '5MiB' }, hosted: { namespaces: ['lab'] }, upstreams: [{ name: 'docker.io', url: registry.url, aliases: ['docker.io'], default: true }] });
+    const hostedImage = await buildImage(join(work, 'hosted-kept'), { tag: '1', layers: [{ randomBytes: 3 * 1024 * 1024, seed: 's3-hosted-kept' }] });
+    const keyOf = (image: BuiltImage) => blobKey(prefix, image.layers[0]!.digest);
+    try {
+      await skopeoCopy(`docker://${mirror.host}/library/app:v1`, `oci:${join(work, 'evict-a')}:x`);
+      await skopeoCopy(hostedImage.ociRef, `docker://${mirror.host}/lab/kept:1`, { preserveDigests: true });
+      await mirror.runtime.idle();
+      expect(await ceph.listKeys(`${prefix}blobs/`)).toContain(keyOf(image));
+      // 3 MiB more of cache: over 5 MiB, so the least recently used cached layer (app's) goes.
+      await skopeoCopy(`docker://${mirror.host}/library/other:v1`, `oci:${join(work, 'evict-b')}:x`);
+      await mirror.runtime.idle();
+      let keys = await ceph.listKeys(`${prefix}blobs/`);
+      for (let i = 0; i < 300 && keys.includes(keyOf(image)); i++) {
+        await sleep(100);
+        keys = await ceph.listKeys(`${prefix}blobs/`);
+      }
+      expect(keys).not.toContain(keyOf(image));
+      expect(keys).toContain(keyOf(other));
+      expect(keys).toContain(keyOf(hostedImage));
+      // An evicted blob is simply fetched again.
+      await skopeoCopy(`docker://${mirror.host}/library/app:v1`, `oci:${join(work, 'evict-again')}:x`);
+    } finally {
+      await mirror.dispose();
     }
   }, 120_000);
 
