@@ -27,6 +27,11 @@ const ENV_OVERRIDES: Record<string, (input: Record<string, unknown>, value: stri
   OCIMIRROR_OFFLINE: (c, v) => (c.offline = /^(1|true|yes|on)$/i.test(v)),
   OCIMIRROR_LOG_LEVEL: (c, v) => (c.log = { ...(c.log as object | undefined), level: v }),
   OCIMIRROR_CACHE_MAX_SIZE: (c, v) => (c.cache = { ...(c.cache as object | undefined), maxSize: v }),
+  // Per pod (http://$(POD_IP):5000 in the chart); applies only where storage.s3 is configured.
+  OCIMIRROR_S3_PEER_URL: (c, v) => {
+    const storage = c.storage as { s3?: object } | undefined;
+    if (storage?.s3 && v) c.storage = { ...storage, s3: { ...storage.s3, peerUrl: v } };
+  },
 };
 
 export interface LoadOptions {

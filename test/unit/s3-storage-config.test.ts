@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/load.ts';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
 import { makeTempDir, removeTempDir } from '../support/tmp.ts';
 
@@ -48,6 +48,19 @@ describe('storage.s3', () => {
         expect(shown).not.toMatch(/AKIDENV|key-from-file|AKIDINLINE|inline-secret/);
         expect(shown).toContain('redacted');
       }
+    } finally {
+      await removeTempDir(dir);
+    }
+  });
+
+  it('takes the peer URL from OCIMIRROR_S3_PEER_URL (one per pod), only where storage.s3 is configured', async () => {
+    const dir = await makeTempDir('s3-config-env');
+    try {
+      writeFileSync(join(dir, 's3.yaml'), 'storage: { s3: { bucket: mirror, peerUrl: http://file.example:5000 } }\n');
+      writeFileSync(join(dir, 'disk.yaml'), 'dataDir: ./data\n');
+      const env = { OCIMIRROR_S3_PEER_URL: 'http://10.244.1.7:5000' };
+      expect(loadConfig({ file: 's3.yaml', cwd: dir, env }).storage.s3?.peerUrl).toBe('http://10.244.1.7:5000');
+      expect(loadConfig({ file: 'disk.yaml', cwd: dir, env }).storage).toEqual({});
     } finally {
       await removeTempDir(dir);
     }
