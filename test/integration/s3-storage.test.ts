@@ -68,6 +68,7 @@ describe('a mirror with storage.s3', () => {
       const keys = await ceph.listKeys(`${prefix}blobs/`);
       for (const digest of [image.configDigest, ...image.layers.map((l) => l.digest)]) expect(keys).toContain(blobKey(prefix, digest));
       expect(await readdir(dataDir)).not.toContain('blobs');
+      expect(await (await fetch(`${mirror.url}/readyz`)).json()).toMatchObject({ status: 'ready', checks: { dataDir: 'ok', storage: 'ok' } });
       expect(await ceph.listMultipartUploads(prefix)).toEqual([]);
 
       await registry.settle();
