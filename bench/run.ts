@@ -20,6 +20,7 @@ import { curlDownloads, hashedDownload, parallelThroughput, runWrk, type WrkResu
 import { machineFacts, memoryOf, pidByCommandLine } from './machine.ts';
 import { startNginx, type RunningNginx } from './nginx.ts';
 import { median, renderReport, type Row } from './report.ts';
+import { s3Storage } from './s3.ts';
 
 const MiB = 1024 * 1024;
 const MB = 1e6;
@@ -51,7 +52,7 @@ const PUSH_REPS = 3;
 /** Concurrent pushes of differently seeded images (so every byte is uploaded) in the memory row. */
 const PUSH_CONCURRENT = 4;
 
-/** For working on one part: BENCH_ONLY=throughput,manifests,pull,ctr,cold,rss,push runs only those and writes no RESULTS.md. */
+/** For working on one part: BENCH_ONLY=throughput,manifests,pull,ctr,cold,rss,push,s3 runs only those and writes no RESULTS.md. */
 const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 const enabled = (part: string) => only === undefined || only.includes(part);
 
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
   cleanups.push(() => upstream.dispose());
   const blob = await buildAndPush(upstream, work, 'bench/blob:1', [{ randomBytes: BLOB_MIB * MiB, seed: 'bench-blob' }]);
   const big = enabled('rss') ? await buildAndPush(upstream, work, 'bench/big:1', [{ randomBytes: BIG_BLOB_MIB * MiB, seed: 'bench-big' }]) : undefined;
-  const layered = enabled('pull')
+  const layered = enabled('pull') || enabled('s3')
     ? await buildAndPush(
         upstream,
         work,
@@ -138,11 +139,12 @@ async function main(): Promise<void> {
 
   if (enabled('throughput')) await cachedBlobThroughput(upstream, peer, blobUrls, blobLayer);
   if (enabled('manifests')) await cachedManifests(upstream, mirror.process, peer, nginx, blob);
-  if (layered || manyLayers) {
+  const pullRows = layered && enabled('pull');
+  if (pullRows || manyLayers) {
     const proxy = await startFaultProxy(upstream.url, { fault: { dripBytesPerSec: LINK_BYTES_PER_SEC } });
     cleanups.push(() => proxy.stop());
     const link = { proxy, bytesPerSec: LINK_BYTES_PER_SEC };
-    if (layered) {
+    if (pullRows) {
       await coldPulls(upstream, layered, work);
       await coldPulls(upstream, layered, work, link);
     }
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
   if (enabled('cold')) await coldConcurrentClients(upstream, blobLayer);
   if (big) await peakMemory(upstream, big.layers[0]!);
   if (enabled('push')) await pushes(upstream, work);
+  if (layered && enabled('s3')) await s3Storage({ upstream, blob: blobLayer, layered, work, freshMirror, log, rows: infoRows, details, cleanups });
 
   const setup = [
     `upstream: docker-registry (distribution 2.8) on 127.0.0.1, filesystem storage, filled with \`skopeo copy\` from OCI layouts built by test/support/images.ts (incompressible AES-CTR bytes, gzip level 0)`,

@@ -12,6 +12,7 @@ import { catalogRoutes } from './routes/catalog.ts';
 import type { RegistryDeps } from './routes/deps.ts';
 import { manifestRoutes } from './routes/manifests.ts';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.ts';
+import { peerUploadRoutes } from './routes/peer-uploads.ts';
 import { referrerRoutes } from './routes/referrers.ts';
 import { tagRoutes } from './routes/tags.ts';
 import { tokenRoutes } from './routes/token.ts';
@@ -38,6 +39,8 @@ export function createApp(registry: RegistryDeps, options: { readiness: readonly
   app.route('/', uploadRoutes(registry));
   app.route('/', blobRoutes(registry));
   app.route('/', opsRoutes({ metrics: deps.metrics, checks: options.readiness }));
+  // Replicas without a shared volume read each other's downloads in progress here (storage.s3.peerUrl).
+  if (registry.peers) app.route('/', peerUploadRoutes(registry.peers));
   app.notFound((c) => {
     c.set('route', 'not_found');
     return errorResponse(c, new OciError('UNSUPPORTED', 'no such endpoint', { status: 404 }));

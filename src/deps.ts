@@ -27,6 +27,11 @@ import { DiskBlobStore } from './store/disk-blob-store.ts';
 import { DiskHostedIndex } from './store/disk-hosted-index.ts';
 import { EmbeddedMetadataStore } from './store/embedded-metadata-store.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
+import type { BlobRedirects } from './store/blob-redirects.ts';
+import type { BlobStore } from './store/blob-store.ts';
+import type { PeerUploads } from './store/peer-uploads.ts';
+import type { HostedIndex } from './store/hosted-index.ts';
+import { StorageError } from './store/storage-error.ts';
 import { viaHeader } from './upstream/loop.ts';
 import { RegistryClient } from './upstream/registry-client.ts';
 import { UpstreamTable } from './upstream/route.ts';
@@ -44,12 +49,12 @@ export interface Runtime {
 
 /** Upload temp files younger than this may belong to another replica sharing the data dir. */
 const SHARED_UPLOAD_GRACE_MS = 30 * 60_000;
+/** A multipart upload in the bucket not in this replica's ledger may be another replica's: aborted only when this old. */
+const S3_STALE_UPLOAD_MS = 24 * 3_600_000;
 
 export async function createRuntime(config: Config, logger: Logger, metrics: Metrics): Promise<Runtime> {
   await mkdir(config.dataDir, { recursive: true });
-  const blobs = new DiskBlobStore(join(config.dataDir, 'blobs'));
-  const removed = await blobs.init({ removeUploadsOlderThanMs: config.redis ? SHARED_UPLOAD_GRACE_MS : 0 });
-  if (removed) logger.info({ count: removed }, 'removed unfinished uploads left by an earlier run');
+  const { blobs, index, redirects, peers, check: checkStorage, close: closeStorage } = await openStorage(config, logger);
 
   let meta: MetadataStore;
   let locks: DownloadLocks = new LocalDownloadLocks();
@@ -74,8 +79,6 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     meta = await EmbeddedMetadataStore.open(config.dataDir);
   }
 
-  // Hosted repositories' index: in the data dir whatever the metadata store, as hosted content is data.
-  const index = new DiskHostedIndex(join(config.dataDir, 'hosted'));
   const table = new UpstreamTable(config.upstreams);
   // Marks this process's upstream requests, so a request that loops back to it is refused (loop.ts).
   const instanceId = randomBytes(6).toString('hex');
@@ -132,7 +135,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   gc.schedule(config.gc.intervalMs);
   const auth = config.auth ? await authDeps(config.auth, config.dataDir, logger) : undefined;
   if (auth) warnPlainBasic(config, logger);
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(auth ? { auth } : {}) };
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(redirects ? { redirects } : {}), ...(peers ? { peers } : {}), ...(auth ? { auth } : {}) };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(
@@ -154,6 +157,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     },
   ];
   if (config.redis) readiness.push({ name: 'redis', check: () => meta.ping() });
+  if (checkStorage) readiness.push({ name: 'storage', check: checkStorage });
 
   return {
     deps,
@@ -168,8 +172,54 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
       await budget.settled();
       await Promise.all([...clients.values()].map((client) => client.close()));
       await meta.close();
+      closeStorage();
     },
   };
+}
+
+interface Storage {
+  readonly blobs: BlobStore;
+  readonly index: HostedIndex;
+  readonly redirects?: BlobRedirects;
+  readonly peers?: PeerUploads;
+  /** Readiness beyond the data dir's (the bucket answers). */
+  readonly check?: () => Promise<void>;
+  readonly close: () => void;
+}
+
+/** Blobs and the hosted index: in the data dir, or in the bucket of storage.s3 (the data dir is then scratch space). */
+async function openStorage(config: Config, logger: Logger): Promise<Storage> {
+  const s3 = config.storage.s3;
+  if (!s3) {
+    const blobs = new DiskBlobStore(join(config.dataDir, 'blobs'));
+    const removed = await blobs.init({ removeUploadsOlderThanMs: config.redis ? SHARED_UPLOAD_GRACE_MS : 0 });
+    if (removed) logger.info({ count: removed }, 'removed unfinished uploads left by an earlier run');
+    // Hosted repositories' index: in the data dir whatever the metadata store, as hosted content is data.
+    return { blobs, index: new DiskHostedIndex(join(config.dataDir, 'hosted')), close: () => {} };
+  }
+  // Loaded only when configured: the AWS SDK costs start-up time and memory a disk-only mirror never needs.
+  const [{ S3BlobStore }, { S3HostedIndex }] = await Promise.all([import('./store/s3-blob-store.ts'), import('./store/s3-hosted-index.ts')]);
+  const blobs = new S3BlobStore({
+    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+    region: s3.region,
+    bucket: s3.bucket,
+    prefix: s3.prefix,
+    forcePathStyle: s3.forcePathStyle,
+    ...(s3.credentials ? { accessKeyId: s3.credentials.accessKeyId.reveal(), secretAccessKey: s3.credentials.secretAccessKey.reveal() } : {}),
+    scratchDir: join(config.dataDir, 's3-scratch'),
+    ...(s3.peerUrl ? { peerUrl: s3.peerUrl } : {}),
+  });
+  try {
+    // Multipart uploads this replica's earlier run left are aborted (its ledger); others' only once a day old.
+    const aborted = await blobs.init({ staleUploadsMs: S3_STALE_UPLOAD_MS });
+    if (aborted) logger.info({ count: aborted }, 'aborted multipart uploads left by an earlier run');
+  } catch (err) {
+    blobs.close();
+    throw new StorageError(`storage.s3: cannot use bucket "${s3.bucket}"${s3.endpoint ? ` at ${s3.endpoint}` : ''}: ${(err as Error).message}`, { cause: err });
+  }
+  logger.info({ bucket: s3.bucket, prefix: s3.prefix, ...(s3.endpoint ? { endpoint: s3.endpoint } : {}) }, 'blobs and hosted index in an S3 bucket');
+  const redirects = s3.redirect ? { urlFor: (digest: string) => blobs.redirectUrl(digest, s3.redirectTtlMs) } : undefined;
+  return { blobs, index: new S3HostedIndex(blobs.bucket), ...(redirects ? { redirects } : {}), ...(s3.peerUrl ? { peers: blobs } : {}), check: () => blobs.check(), close: () => blobs.close() };
 }
 
 async function authDeps(config: AuthConfig, dataDir: string, logger: Logger): Promise<AuthDeps> {

@@ -110,6 +110,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       admin: admin?.addresses.map(formatAddress) ?? [],
       dataDir: config.dataDir,
       metadata: config.redis ? 'redis' : 'embedded',
+      storage: config.storage.s3 ? 's3' : 'disk',
       upstreams: config.upstreams.map((u) => ({ name: u.name, url: u.url, aliases: u.aliases, default: u.isDefault, offline: u.offline })),
     },
     'ocimirror listening',

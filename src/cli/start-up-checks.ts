@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { HtpasswdError } from '../auth/htpasswd.ts';
 import { isRunning } from '../store/lock-file.ts';
+import { StorageError } from '../store/storage-error.ts';
 import { connect } from 'node:tls';
 import { isIP } from 'node:net';
 import type { Config, UpstreamConfig } from '../config/config.ts';
@@ -48,7 +49,7 @@ export async function dataDirProblem(dir: string): Promise<string | undefined> {
  * The embedded store's lock (<dataDir>/metadata.lock, "<host> <pid>") says who holds the data dir.
  */
 export async function runtimeProblem(err: unknown, config: Config): Promise<string | undefined> {
-  if (err instanceof HtpasswdError) return err.message;
+  if (err instanceof HtpasswdError || err instanceof StorageError) return err.message;
   if (!config.redis) {
     const lock = join(config.dataDir, 'metadata.lock');
     const [host, pidText] = (await readFile(lock, 'utf8').catch(() => '')).trim().split(' ');

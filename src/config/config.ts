@@ -1,5 +1,6 @@
 // The typed, validated, frozen configuration that the rest of the program receives.
 import type { Secret } from './secret.ts';
+import type { S3StorageConfig } from './storage.ts';
 
 export type Credentials =
   | { readonly kind: 'basic'; readonly username: string; readonly password: Secret }
@@ -81,6 +82,8 @@ export interface Config {
   /** TLS listen addresses (none by default) and the certificate they serve (absolute paths). */
   readonly tls: { readonly listen: readonly string[]; readonly certFile: string; readonly keyFile: string };
   readonly redis?: { readonly url: string; readonly keyPrefix: string };
+  /** Blobs, manifests and the hosted index in an S3 bucket (s3), else in the data dir. */
+  readonly storage: { readonly s3?: S3StorageConfig };
   readonly upstreams: readonly UpstreamConfig[];
   readonly hosted: {
     /** Repository name prefixes (e.g. "lab", "myorg/team") whose repositories live here, not upstream. */

@@ -9,7 +9,8 @@ import { DEFAULT_HOSTED_NAMESPACES, DEFAULT_UPSTREAMS } from './defaults.ts';
 import { isValidName } from '../oci/reference.ts';
 import { resolveProxy } from './proxy.ts';
 import { configSchema, type ConfigInput, type ParsedConfig } from './schema.ts';
-import { Secret } from './secret.ts';
+import { readSecret, Secret } from './secret.ts';
+import { resolveS3Storage } from './storage.ts';
 import { selfReferences } from './self-reference.ts';
 
 export class ConfigError extends Error {
@@ -26,6 +27,11 @@ const ENV_OVERRIDES: Record<string, (input: Record<string, unknown>, value: stri
   OCIMIRROR_OFFLINE: (c, v) => (c.offline = /^(1|true|yes|on)$/i.test(v)),
   OCIMIRROR_LOG_LEVEL: (c, v) => (c.log = { ...(c.log as object | undefined), level: v }),
   OCIMIRROR_CACHE_MAX_SIZE: (c, v) => (c.cache = { ...(c.cache as object | undefined), maxSize: v }),
+  // Per pod (http://$(POD_IP):5000 in the chart); applies only where storage.s3 is configured.
+  OCIMIRROR_S3_PEER_URL: (c, v) => {
+    const storage = c.storage as { s3?: object } | undefined;
+    if (storage?.s3 && v) c.storage = { ...storage, s3: { ...storage.s3, peerUrl: v } };
+  },
 };
 
 export interface LoadOptions {
@@ -133,6 +139,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
   for (const u of upstreams) if (u.name === '.' || u.name === '..') problems.push(`upstreams: "${u.name}" is not a usable name`);
   const hosted = hostedNamespaces(parsed.hosted?.namespaces, upstreams, problems);
   if (parsed.redis && !parsed.redis.keyPrefix) problems.push('redis.keyPrefix: must not be empty');
+  const s3 = parsed.storage?.s3 ? resolveS3Storage(parsed.storage.s3, env, cwd, problems) : undefined;
   const listen = Array.isArray(parsed.listen) ? parsed.listen : [parsed.listen];
   const tlsListen = [parsed.tls.listen].flat();
   problems.push(...selfReferences([...listen, ...tlsListen], upstreams, localAddresses()));
@@ -148,6 +155,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
       keyFile: resolve(cwd, parsed.tls.keyFile ?? join(parsed.dataDir, 'tls', 'server.key')),
     },
     ...(parsed.redis ? { redis: { url: parsed.redis.url, keyPrefix: parsed.redis.keyPrefix } } : {}),
+    storage: s3 ? { s3 } : {},
     upstreams,
     hosted: { namespaces: hosted, uploadTtlMs: parsed.hosted?.uploadTtl ?? 3_600_000 },
     shutdownGraceMs: parsed.shutdownGrace,
@@ -206,26 +214,10 @@ function authConfig(a: NonNullable<ParsedConfig['auth']>, cwd: string): AuthConf
 type CredentialsInput = NonNullable<NonNullable<ParsedConfig['upstreams']>[number]['credentials']>;
 
 function resolveCredentials(c: CredentialsInput, env: NodeJS.ProcessEnv, cwd: string, where: string, problems: string[]): Credentials | undefined {
-  const read = (inline?: string, envName?: string, file?: string): string | undefined => {
-    if (inline !== undefined) return inline;
-    if (envName !== undefined) {
-      const value = env[envName];
-      if (!value) problems.push(`${where}: environment variable ${envName} is not set`);
-      return value || undefined;
-    }
-    if (file !== undefined) {
-      try {
-        return readFileSync(resolve(cwd, file), 'utf8').trim();
-      } catch (err) {
-        problems.push(`${where}: cannot read ${file}: ${(err as Error).message}`);
-      }
-    }
-    return undefined;
-  };
-  const token = read(c.token, c.tokenEnv, c.tokenFile);
-  if (token) return { kind: 'token', token: new Secret(token) };
-  const password = read(c.password, c.passwordEnv, c.passwordFile);
-  if (c.username && password) return { kind: 'basic', username: c.username, password: new Secret(password) };
+  const token = readSecret({ inline: c.token, env: c.tokenEnv, file: c.tokenFile }, env, cwd, where, problems);
+  if (token?.reveal()) return { kind: 'token', token };
+  const password = readSecret({ inline: c.password, env: c.passwordEnv, file: c.passwordFile }, env, cwd, where, problems);
+  if (c.username && password?.reveal()) return { kind: 'basic', username: c.username, password };
   return undefined;
 }
 

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DEFAULT_ADMIN_LISTEN } from './defaults.ts';
 import { parseListen } from './listen.ts';
+import { storageSchema } from './storage.ts';
 import { parseDurationMs, parseSizeBytes } from './units.ts';
 
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -157,6 +158,8 @@ export const configSchema = z
       .object({ url: z.string().regex(/^(rediss?|redis\+sentinel|redis\+cluster):\/\//, 'must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL'), keyPrefix: z.string().default('ocimirror:') })
       .strict()
       .optional(),
+    /** Where blobs, manifests and the hosted index live: the data dir (default) or an S3 bucket (storage.s3). */
+    storage: storageSchema.optional(),
     upstreams: z.array(upstream).min(1).optional(),
     /** Hosted repositories: path prefixes that are a registry of their own, never sent upstream. */
     hosted: z

@@ -24,7 +24,8 @@ export function accessLog(options: { logger: Logger; metrics: Metrics }): Middle
       options.metrics.httpDuration.observe({ route, method: c.req.method }, durationS);
       const err = describeError(c.get('error'));
       const sent = c.req.method === 'HEAD' ? 0 : (written?.() ?? (c.get('bytes') || Number(c.res.headers.get('content-length') ?? 0)));
-      c.get('log')[status >= 500 ? 'error' : 'info'](
+      // A replica following another's download asks many times a second (routes/peer-uploads.ts): debug.
+      c.get('log')[status >= 500 ? 'error' : route === 'peer_upload' ? 'debug' : 'info'](
         {
           method: c.req.method,
           path: c.req.path,

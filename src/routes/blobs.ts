@@ -37,6 +37,11 @@ export function blobRoutes(deps: RegistryDeps): Hono<AppEnv> {
       const blob = await source.blob(digest);
       c.set('cache', CACHE_HEADER[blob.source]);
       headers['x-ocimirror-cache'] = c.get('cache');
+      // A stored blob (cached or hosted) from the storage itself, Range and all; a download in progress from here.
+      if (deps.redirects && blob.source !== 'upstream') {
+        const location = await deps.redirects.urlFor(digest);
+        return c.body(null, 307, { location, 'docker-content-digest': digest, 'x-ocimirror-cache': c.get('cache'), 'content-length': '0', 'cache-control': 'no-store' });
+      }
       const range = blob.size === undefined ? { kind: 'none' as const } : parseRange(c.req.header('range'), blob.size);
       if (range.kind === 'unsatisfiable') {
         throw new OciError('BLOB_UNKNOWN', 'requested range is not satisfiable', { status: 416, headers: { 'content-range': `bytes */${blob.size}` } });

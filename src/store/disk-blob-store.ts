@@ -7,11 +7,11 @@ import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { DigestVerifier, parseDigest } from '../oci/digest.ts';
-import { BatchedFileWriter } from './batched-file-writer.ts';
 import { readFully } from './read-fully.ts';
 import { DRAIN_CHUNK, SocketSink, type BlobStream } from './blob-stream.ts';
 import { DigestMismatchError, type BlobStore, type BlobUpload, type ByteRange, type PartialBlob, type StoredBlob, type UploadSession } from './blob-store.ts';
 import { createDiskSession, expireDiskSessions, openDiskSession, type SessionHome } from './disk-upload-session.ts';
+import { VerifiedSpool } from './verified-spool.ts';
 
 const TEMP_DIR = '_uploads';
 /** A blob moved aside by delete(digest, keep) while keep() is asked: `deleting-<algorithm>-<hex>-<random>`. */
@@ -180,8 +180,7 @@ class DiskUpload implements BlobUpload {
   readonly #tempPath: string;
   readonly #finalPath: string;
   readonly #handle: FileHandle;
-  readonly #verifier: DigestVerifier;
-  readonly #file: BatchedFileWriter;
+  readonly #file: VerifiedSpool;
   #state: 'open' | 'committed' | 'aborted' = 'open';
 
   constructor(digest: string, tempPath: string, finalPath: string, handle: FileHandle) {
@@ -189,8 +188,7 @@ class DiskUpload implements BlobUpload {
     this.#tempPath = tempPath;
     this.#finalPath = finalPath;
     this.#handle = handle;
-    this.#verifier = new DigestVerifier(parseDigest(digest));
-    this.#file = new BatchedFileWriter(handle);
+    this.#file = new VerifiedSpool(digest, handle);
   }
 
   get written(): number {
@@ -199,7 +197,6 @@ class DiskUpload implements BlobUpload {
 
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#state !== 'open') throw new Error(`upload of ${this.digest} is ${this.#state}`);
-    this.#verifier.update(chunk);
     await this.#file.append(chunk);
   }
 
@@ -214,10 +211,11 @@ class DiskUpload implements BlobUpload {
   async commit(): Promise<StoredBlob> {
     if (this.#state !== 'open') throw new Error(`upload of ${this.digest} is ${this.#state}`);
     await this.#file.flush();
-    const { ok, actual } = this.#verifier.matches();
-    if (!ok) {
+    try {
+      this.#file.verify();
+    } catch (err) {
       await this.abort();
-      throw new DigestMismatchError(this.digest, actual);
+      throw err;
     }
     await mkdir(join(this.#finalPath, '..'), { recursive: true });
     await rename(this.#tempPath, this.#finalPath);

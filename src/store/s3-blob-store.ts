@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CopyObjectCommand } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DigestVerifier, parseDigest } from '../oci/digest.ts';
 import type { BlobStream } from './blob-stream.ts';
 import { DigestMismatchError, type BlobStore, type BlobUpload, type ByteRange, type PartialBlob, type StoredBlob, type UploadSession } from './blob-store.ts';
@@ -205,6 +206,15 @@ export class S3BlobStore implements BlobStore, PeerUploads {
 
   expireSessions(olderThanMs: number): Promise<number> {
     return expireS3Sessions(this.#sessions, olderThanMs);
+  }
+
+  /**
+   * A presigned GET of the blob's object, valid for `validForMs` (storage.s3.redirect). Computed locally,
+   * no request: whether the object exists the caller has just checked.
+   */
+  redirectUrl(digest: string, validForMs: number): Promise<string> {
+    const command = new GetObjectCommand({ Bucket: this.bucket.name, Key: this.bucket.key(this.#key(digest)), ResponseContentType: 'application/octet-stream' });
+    return getSignedUrl(this.bucket.client, command, { expiresIn: Math.max(1, Math.round(validForMs / 1000)) });
   }
 
   /** Whether the scratch dir is writable and the bucket answers (readiness). */

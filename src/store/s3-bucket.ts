@@ -124,6 +124,20 @@ export class S3Bucket {
     } while (token);
   }
 
+  /** The names of the "folders" right below `prefix` (which ends in "/"): one listing with a delimiter, not one per object. */
+  async folders(prefix: string): Promise<string[]> {
+    const names: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.name, Prefix: this.key(prefix), Delimiter: '/', ...(token ? { ContinuationToken: token } : {}) }),
+      );
+      for (const common of page.CommonPrefixes ?? []) names.push(common.Prefix!.slice(this.key(prefix).length, -1));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return names;
+  }
+
   async listAll(prefix: string): Promise<ListedObject[]> {
     const all: ListedObject[] = [];
     for await (const object of this.list(prefix)) all.push(object);

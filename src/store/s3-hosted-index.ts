@@ -16,11 +16,14 @@ import {
   INDEX_REFERRERS as REFERRERS,
   INDEX_TAGS as TAGS,
 } from './hosted-keys.ts';
-import type { HostedIndex, HostedManifest } from './hosted-index.ts';
+import { OVERRIDE_PREFIX, type HostedIndex, type HostedManifest } from './hosted-index.ts';
 import type { S3Bucket } from './s3-bucket.ts';
 
 const REPOS = 'index/repositories/';
 const PINS = 'index/pins/';
+const RECORDS: readonly string[] = [TAGS, MANIFESTS, BLOBS, REFERRERS];
+/** Folder listings at once while walking the repositories. */
+const LIST_CONCURRENCY = 8;
 
 export class S3HostedIndex implements HostedIndex {
   readonly #bucket: S3Bucket;
@@ -124,11 +127,25 @@ export class S3HostedIndex implements HostedIndex {
   async listRepos(options: { withLinksOnly?: boolean } = {}): Promise<string[]> {
     const kinds = options.withLinksOnly ? [TAGS, MANIFESTS, BLOBS] : [TAGS, MANIFESTS];
     const found = new Set<string>();
-    for await (const object of this.#bucket.list(REPOS)) {
-      const parts = object.key.slice(REPOS.length).split('/');
-      // The repository is everything before the first record folder ("_tags", ...) below it.
-      const at = parts.findIndex((p, i) => i > 0 && [TAGS, MANIFESTS, BLOBS, REFERRERS].includes(p) && !(i === 1 && parts[0] === '_override'));
-      if (at > 0 && kinds.includes(parts[at]!)) found.add(parts.slice(0, at).join('/'));
+    // Folder by folder (a listing each), so a repository's thousands of blob links and manifests cost
+    // nothing here. A repository is a folder holding a record folder ("_tags", ...); below the root only
+    // "_override" (and right below it, upstream names) may start with "_", so those are never records.
+    let level = [''];
+    while (level.length) {
+      const next: string[] = [];
+      for (let i = 0; i < level.length; i += LIST_CONCURRENCY) {
+        await Promise.all(
+          level.slice(i, i + LIST_CONCURRENCY).map(async (path) => {
+            const recordsHere = path !== '' && path !== OVERRIDE_PREFIX;
+            for (const child of await this.#bucket.folders(`${REPOS}${path}`)) {
+              if (recordsHere && RECORDS.includes(child)) {
+                if (kinds.includes(child)) found.add(path.slice(0, -1));
+              } else next.push(`${path}${child}/`);
+            }
+          }),
+        );
+      }
+      level = next;
     }
     return [...found].sort();
   }

@@ -4,18 +4,16 @@
 import { randomBytes } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DigestVerifier, parseDigest } from '../oci/digest.ts';
-import { BatchedFileWriter } from './batched-file-writer.ts';
-import { DigestMismatchError, type BlobUpload, type StoredBlob } from './blob-store.ts';
+import type { BlobUpload, StoredBlob } from './blob-store.ts';
 import type { MultipartWriter } from './s3-multipart.ts';
+import { VerifiedSpool } from './verified-spool.ts';
 
 export class S3Upload implements BlobUpload {
   readonly digest: string;
   readonly id: string;
   readonly #path: string;
   readonly #handle: FileHandle;
-  readonly #file: BatchedFileWriter;
-  readonly #verifier: DigestVerifier;
+  readonly #file: VerifiedSpool;
   readonly #object: MultipartWriter;
   readonly #onEnd: () => void;
   #state: 'open' | 'committed' | 'aborted' = 'open';
@@ -31,8 +29,7 @@ export class S3Upload implements BlobUpload {
     this.id = id;
     this.#path = path;
     this.#handle = handle;
-    this.#file = new BatchedFileWriter(handle);
-    this.#verifier = new DigestVerifier(parseDigest(digest));
+    this.#file = new VerifiedSpool(digest, handle);
     this.#object = object;
     this.#onEnd = onEnd;
   }
@@ -43,7 +40,6 @@ export class S3Upload implements BlobUpload {
 
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#state !== 'open') throw new Error(`upload of ${this.digest} is ${this.#state}`);
-    this.#verifier.update(chunk);
     await this.#file.append(chunk);
     await this.#object.write(chunk);
   }
@@ -54,13 +50,9 @@ export class S3Upload implements BlobUpload {
 
   async commit(): Promise<StoredBlob> {
     if (this.#state !== 'open') throw new Error(`upload of ${this.digest} is ${this.#state}`);
-    const { ok, actual } = this.#verifier.matches();
-    if (!ok) {
-      await this.abort();
-      throw new DigestMismatchError(this.digest, actual);
-    }
-    await this.#file.flush();
     try {
+      this.#file.verify();
+      await this.#file.flush();
       await this.#object.complete();
     } catch (err) {
       await this.abort();

@@ -37,6 +37,19 @@ export function credentialEnv(upstream: string, kind: 'PASSWORD' | 'TOKEN'): str
   return `UPSTREAM_${upstream.replace(/[^A-Za-z0-9]+/g, '_').toUpperCase()}_${kind}`;
 }
 
+interface S3Values {
+  enabled: boolean;
+  endpoint: string;
+  bucket: string;
+  region: string;
+  prefix: string;
+  forcePathStyle: boolean | null;
+  redirect: boolean;
+  redirectTtl: string;
+  accessKeyId: string;
+  existingSecret: string;
+}
+
 /** Mirrors "ocimirror.config" in _helpers.tpl. */
 export function renderChartConfig(values: Values): Values {
   const source = values.config as Values;
@@ -59,6 +72,15 @@ export function renderChartConfig(values: Values): Values {
   config.dataDir = '/var/lib/ocimirror';
   const redis = values.redis as { keyPrefix: string; bundled: { enabled: boolean }; external: { url: string; existingSecret: string } };
   if (redis.bundled.enabled || redis.external.url || redis.external.existingSecret) config.redis = { keyPrefix: redis.keyPrefix };
+  const s3 = values.s3 as S3Values;
+  if (s3.enabled) {
+    const storage: Values = { bucket: s3.bucket, region: s3.region, redirect: s3.redirect, redirectTtl: s3.redirectTtl };
+    if (s3.endpoint) storage.endpoint = s3.endpoint;
+    if (s3.prefix) storage.prefix = s3.prefix;
+    if (s3.forcePathStyle !== null) storage.forcePathStyle = s3.forcePathStyle;
+    if (s3.accessKeyId || s3.existingSecret) Object.assign(storage, { accessKeyIdEnv: 'S3_ACCESS_KEY_ID', secretAccessKeyEnv: 'S3_SECRET_ACCESS_KEY' });
+    config.storage = { s3: storage };
+  }
   return mergeValues(config, (values.extraConfig ?? {}) as Values);
 }
 

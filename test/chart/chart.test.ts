@@ -57,6 +57,9 @@ describe('values.schema.json', () => {
     ['a credential with no secret at all', { credentials: { 'docker.io': { username: 'u' } } }],
     ['an unknown service type', { service: { type: 'Ingress' } }],
     ['a misspelt key in redis.bundled', { redis: { bundled: { enable: true } } }],
+    ['a misspelt key in s3', { s3: { enabled: true, bucket: 'b', acessKeyId: 'x' } }],
+    ['an s3 bucket name the program refuses', { s3: { enabled: true, bucket: 'My_Bucket' } }],
+    ['an s3 endpoint with a path', { s3: { enabled: true, bucket: 'b', endpoint: 'http://rgw.lab:7480/s3' } }],
   ])('rejects %s', (_, override) => {
     expect(errorsOf(mergeValues(chartValues(), override as Values))).not.toEqual([]);
   });
@@ -67,7 +70,7 @@ describe('values.schema.json', () => {
   });
 
   it('lets config carry every key of the program config except the ones the chart sets', () => {
-    const chartSets = ['listen', 'dataDir', 'redis'];
+    const chartSets = ['listen', 'dataDir', 'redis', 'storage'];
     const programKeys = Object.keys(configSchema.shape).filter((k) => !chartSets.includes(k));
     expect(Object.keys(schema.properties.config!.properties!).sort()).toEqual(programKeys.sort());
   });
@@ -152,6 +155,31 @@ describe('config.yaml in the ConfigMap', () => {
     expect(config.upstreams.map((u) => u.name)).toEqual(['docker.io', 'registry.k8s.io', 'ghcr.io', 'quay.io', 'gcr.io']);
     expect(config.upstreams.filter((u) => u.isDefault).map((u) => u.name)).toEqual(['docker.io']);
     expect(config.shutdownGraceMs).toBeLessThan((values.terminationGracePeriodSeconds as number) * 1000);
+  });
+
+  it('renders s3 values as storage.s3 whose keys and peer URL come from the environment the Deployment sets', () => {
+    const values = mergeValues(chartValues(), readYamlFile(join(FIXTURES_DIR, 's3-values.yaml')) as Values);
+    const validate = new Ajv({ allErrors: true, allowUnionTypes: true }).compile(schema);
+    expect(validate(values), JSON.stringify(validate.errors)).toBe(true);
+    const file = join(FIXTURES_DIR, 's3-config.yaml');
+    expect(renderChartConfig(values)).toEqual(readYamlFile(file));
+    const env = {
+      OCIMIRROR_REDIS_URL: 'redis://redis.infra.svc:6379/0',
+      S3_ACCESS_KEY_ID: 'AKIDCHART',
+      S3_SECRET_ACCESS_KEY: 'chart-secret',
+      OCIMIRROR_S3_PEER_URL: 'http://10.244.1.7:5000',
+    };
+    const s3 = loadConfig({ file, env, cwd: REPO_ROOT }).storage.s3!;
+    expect(s3).toMatchObject({ endpoint: 'http://rook-ceph-rgw.rook-ceph.svc:80', bucket: 'ocimirror', prefix: 'prod/', forcePathStyle: true, redirect: false, peerUrl: 'http://10.244.1.7:5000' });
+    expect(s3.credentials?.accessKeyId.reveal()).toBe('AKIDCHART');
+    expect(s3.credentials?.secretAccessKey.reveal()).toBe('chart-secret');
+    expect(readFileSync(file, 'utf8')).not.toContain('chart-secret');
+
+    const deployment = templateFiles().find((f) => f.path === 'templates/deployment.yaml')!.text;
+    for (const name of ['POD_IP', 'OCIMIRROR_S3_PEER_URL', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY']) expect(deployment).toContain(`- name: ${name}`);
+    const helpers = templateFiles().find((f) => f.path === 'templates/_helpers.tpl')!.text;
+    expect(helpers).toContain('$_ := set $data "S3_SECRET_ACCESS_KEY"');
+    expect(helpers).toContain('replicaCount > 1 with s3.enabled needs persistence.enabled=false');
   });
 
   it('renders credentials as env references the container environment satisfies', () => {

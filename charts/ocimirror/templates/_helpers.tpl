@@ -76,6 +76,11 @@ UPSTREAM_DOCKER_IO_PASSWORD.
 {{- if or .Values.redis.bundled.enabled .Values.redis.external.url .Values.redis.external.existingSecret -}}true{{- end -}}
 {{- end }}
 
+{{/* "true" when the bucket's keys come from a Secret (the chart's or s3.existingSecret), else empty. */}}
+{{- define "ocimirror.s3.keys" -}}
+{{- if and .Values.s3.enabled (or .Values.s3.accessKeyId .Values.s3.existingSecret) -}}true{{- end -}}
+{{- end }}
+
 {{- define "ocimirror.redis.fullname" -}}
 {{- printf "%s-redis" (include "ocimirror.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -116,6 +121,23 @@ the Redis URL comes from the OCIMIRROR_REDIS_URL environment variable.
 {{- if include "ocimirror.redis.enabled" . -}}
 {{- $_ := set $config "redis" (dict "keyPrefix" .Values.redis.keyPrefix) -}}
 {{- end -}}
+{{- if .Values.s3.enabled -}}
+{{- $s3 := dict "bucket" (required "s3.enabled needs s3.bucket: the bucket (it must exist) that holds the blobs" .Values.s3.bucket) "region" .Values.s3.region "redirect" .Values.s3.redirect "redirectTtl" .Values.s3.redirectTtl -}}
+{{- if .Values.s3.endpoint -}}
+{{- $_ := set $s3 "endpoint" .Values.s3.endpoint -}}
+{{- end -}}
+{{- if .Values.s3.prefix -}}
+{{- $_ := set $s3 "prefix" .Values.s3.prefix -}}
+{{- end -}}
+{{- if not (kindIs "invalid" .Values.s3.forcePathStyle) -}}
+{{- $_ := set $s3 "forcePathStyle" .Values.s3.forcePathStyle -}}
+{{- end -}}
+{{- if include "ocimirror.s3.keys" . -}}
+{{- $_ := set $s3 "accessKeyIdEnv" "S3_ACCESS_KEY_ID" -}}
+{{- $_ := set $s3 "secretAccessKeyEnv" "S3_SECRET_ACCESS_KEY" -}}
+{{- end -}}
+{{- $_ := set $config "storage" (dict "s3" $s3) -}}
+{{- end -}}
 {{- toYaml (mergeOverwrite $config (deepCopy .Values.extraConfig)) -}}
 {{- end }}
 
@@ -133,6 +155,10 @@ the Redis URL comes from the OCIMIRROR_REDIS_URL environment variable.
 {{- end -}}
 {{- if and .Values.redis.external.url (not .Values.redis.external.existingSecret) -}}
 {{- $_ := set $data "REDIS_URL" .Values.redis.external.url -}}
+{{- end -}}
+{{- if and (include "ocimirror.s3.keys" .) (not .Values.s3.existingSecret) -}}
+{{- $_ := set $data "S3_ACCESS_KEY_ID" .Values.s3.accessKeyId -}}
+{{- $_ := set $data "S3_SECRET_ACCESS_KEY" (required "s3.accessKeyId needs s3.secretAccessKey (or use s3.existingSecret)" .Values.s3.secretAccessKey) -}}
 {{- end -}}
 {{- toYaml $data -}}
 {{- end }}
@@ -154,6 +180,9 @@ the Redis URL comes from the OCIMIRROR_REDIS_URL environment variable.
 {{- if and .Values.tls.enabled (not .Values.tls.secretName) -}}
 {{- fail "tls.enabled needs tls.secretName: a kubernetes.io/tls Secret with the server certificate from `ocimirror tls init` (chart README, \"DNS-spoof mode\")" -}}
 {{- end -}}
+{{- if and .Values.s3.enabled .Values.s3.secretAccessKey .Values.s3.existingSecret -}}
+{{- fail "s3: give the keys either as accessKeyId/secretAccessKey or as existingSecret, not both" -}}
+{{- end -}}
 {{- if and .Values.redis.bundled.enabled (or .Values.redis.external.url .Values.redis.external.existingSecret) -}}
 {{- fail "redis: enable either redis.bundled or redis.external, not both" -}}
 {{- end -}}
@@ -161,8 +190,12 @@ the Redis URL comes from the OCIMIRROR_REDIS_URL environment variable.
 {{- if not (include "ocimirror.redis.enabled" .) -}}
 {{- fail "replicaCount > 1 needs Redis (redis.bundled.enabled or redis.external.url): without it the data directory's metadata belongs to one process" -}}
 {{- end -}}
-{{- if and .Values.persistence.enabled (not .Values.persistence.existingClaim) (not (has "ReadWriteMany" .Values.persistence.accessModes)) -}}
-{{- fail "replicaCount > 1 needs persistence.accessModes to include ReadWriteMany (replicas share one cache volume)" -}}
+{{- if .Values.s3.enabled -}}
+{{- if .Values.persistence.enabled -}}
+{{- fail "replicaCount > 1 with s3.enabled needs persistence.enabled=false: the bytes are in the bucket and each pod keeps its own scratch space in an emptyDir (a shared volume would mix the replicas' scratch files)" -}}
+{{- end -}}
+{{- else if and .Values.persistence.enabled (not .Values.persistence.existingClaim) (not (has "ReadWriteMany" .Values.persistence.accessModes)) -}}
+{{- fail "replicaCount > 1 needs persistence.accessModes to include ReadWriteMany (replicas share one cache volume), or s3.enabled (blobs in a bucket, no shared volume)" -}}
 {{- end -}}
 {{- end -}}
 {{- end }}
