@@ -16,6 +16,7 @@ import { referrerRoutes } from './routes/referrers.ts';
 import { tagRoutes } from './routes/tags.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { uploadRoutes } from './routes/uploads.ts';
+import { uiRoutes } from './ui/app.ts';
 
 export function createApp(registry: RegistryDeps, options: { readiness: readonly ReadinessCheck[] }): Hono<AppEnv> {
   const deps = registry.mirror;
@@ -38,6 +39,7 @@ export function createApp(registry: RegistryDeps, options: { readiness: readonly
   app.route('/', uploadRoutes(registry));
   app.route('/', blobRoutes(registry));
   app.route('/', opsRoutes({ metrics: deps.metrics, checks: options.readiness }));
+  if (deps.config.ui.enabled) app.route('/', uiRoutes(registry));
   app.notFound((c) => {
     c.set('route', 'not_found');
     return errorResponse(c, new OciError('UNSUPPORTED', 'no such endpoint', { status: 404 }));

@@ -30,6 +30,7 @@ import type { MetadataStore } from './store/metadata-store.ts';
 import { viaHeader } from './upstream/loop.ts';
 import { RegistryClient } from './upstream/registry-client.ts';
 import { UpstreamTable } from './upstream/route.ts';
+import { TrafficHistory } from './ui/traffic.ts';
 
 export interface Runtime {
   /** The mirror's deps (tests and the admin API reach the stores through them). */
@@ -132,7 +133,9 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   gc.schedule(config.gc.intervalMs);
   const auth = config.auth ? await authDeps(config.auth, config.dataDir, logger) : undefined;
   if (auth) warnPlainBasic(config, logger);
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(auth ? { auth } : {}) };
+  const traffic = new TrafficHistory(metrics);
+  if (config.ui.enabled) traffic.start();
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, traffic, ...(auth ? { auth } : {}) };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(
@@ -164,6 +167,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     },
     close: async () => {
       clearInterval(uploadSweeper);
+      traffic.close();
       await gc.close();
       await budget.settled();
       await Promise.all([...clients.values()].map((client) => client.close()));
