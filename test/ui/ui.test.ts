@@ -100,7 +100,7 @@ describe('the web UI in chromium', () => {
   it('gives a pull command that works when copied into podman', async () => {
     await page.goto(`${mirror.url}/ui/repository?name=lab/app&tag=1`);
     await page.getByRole('button', { name: 'Copy the podman command' }).click();
-    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    const copied = (await page.evaluate('navigator.clipboard.readText()')) as string;
     expect(copied).toBe(`podman pull --tls-verify=false ${mirror.host}/lab/app:1`);
     const [command, ...args] = copied.split(' ');
     expect(command).toBe('podman');
