@@ -1,0 +1,70 @@
+// The web UI's HTTP answers without a browser: the security headers and cookie flags, escaping of what
+// a visitor typed, a cross-site form refused, and the config key that turns the UI off.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMirror, type RunningMirror } from '../support/mirror.ts';
+
+let mirror: RunningMirror;
+let off: RunningMirror;
+
+beforeAll(async () => {
+  // No upstream is ever asked: the pages read the mirror's own stores.
+  const upstreams = [{ name: 'docker.io', url: 'http://127.0.0.1:9', default: true }];
+  mirror = await startMirror({ hosted: { namespaces: ['lab'] }, upstreams });
+  off = await startMirror({ ui: false, upstreams });
+});
+
+afterAll(async () => {
+  await mirror?.dispose();
+  await off?.dispose();
+});
+
+describe('the web UI over HTTP', () => {
+  it('sends a CSP without inline script, refuses framing, and sets an HttpOnly SameSite=Strict session cookie', async () => {
+    const res = await fetch(`${mirror.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    const cookie = res.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/^ocimirror_session=[\w-]{43}; Path=\/; HttpOnly; SameSite=Strict$/);
+    // Every asset comes from the mirror itself.
+    const body = await res.text();
+    expect([...body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]).filter((url) => !url!.startsWith('/'))).toEqual([]);
+    expect((await fetch(`${mirror.url}/ui/assets/ui.js`)).headers.get('content-type')).toContain('javascript');
+  });
+
+  it('escapes what the visitor typed', async () => {
+    const body = await (await fetch(`${mirror.url}/ui/repositories?q=${encodeURIComponent('<script>alert(1)</script>"')}`)).text();
+    expect(body).not.toContain('<script>alert(1)');
+    expect(body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;');
+  });
+
+  it('refuses a form posted from another site, and one without the CSRF token', async () => {
+    const first = await fetch(`${mirror.url}/ui/gc`);
+    const cookie = first.headers.get('set-cookie')!.split(';')[0]!;
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await first.text())![1]!;
+    const post = (headers: Record<string, string>, form: Record<string, string>) =>
+      fetch(`${mirror.url}/ui/gc`, { method: 'POST', headers: { cookie, ...headers }, body: new URLSearchParams(form) });
+    expect((await post({ origin: 'http://evil.example' }, { _csrf: csrf, dryRun: '1' })).status).toBe(403);
+    expect((await post({}, { dryRun: '1' })).status).toBe(403);
+    const ok = await post({ origin: mirror.url }, { _csrf: csrf, dryRun: '1' });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('Dry run: what would be freed');
+  });
+
+  it('answers a repository it does not know with an error page, not a crash', async () => {
+    const res = await fetch(`${mirror.url}/ui/image?name=lab/nothing&ref=1`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).toContain('role="alert"');
+    expect((await fetch(`${mirror.url}/ui/repository?name=${encodeURIComponent('Not A Name')}`)).status).toBe(400);
+  });
+
+  it('is not there when the config turns it off (ui: false), and /v2/ still is', async () => {
+    expect((await fetch(`${off.url}/`)).status).toBe(404);
+    expect((await fetch(`${off.url}/ui/repositories`)).status).toBe(404);
+    expect((await fetch(`${off.url}/v2/`)).status).toBe(200);
+  });
+});
