@@ -19,6 +19,7 @@ import { curlDownloads, hashedDownload, parallelThroughput, runWrk, type WrkResu
 import { machineFacts, memoryOf, pidByCommandLine } from './machine.ts';
 import { startNginx, type RunningNginx } from './nginx.ts';
 import { median, renderReport, type Row } from './report.ts';
+import { uiListing } from './ui.ts';
 
 const MiB = 1024 * 1024;
 const MB = 1e6;
@@ -47,7 +48,7 @@ const PUSH_REPS = 3;
 /** Concurrent pushes of differently seeded images (so every byte is uploaded) in the memory row. */
 const PUSH_CONCURRENT = 4;
 
-/** For working on one part: BENCH_ONLY=throughput,manifests,pull,cold,rss,push runs only those and writes no RESULTS.md. */
+/** For working on one part: BENCH_ONLY=throughput,manifests,pull,cold,rss,push,ui runs only those and writes no RESULTS.md. */
 const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 const enabled = (part: string) => only === undefined || only.includes(part);
 
@@ -135,6 +136,7 @@ async function main(): Promise<void> {
   if (enabled('cold')) await coldConcurrentClients(upstream, blobLayer);
   if (big) await peakMemory(upstream, big.layers[0]!);
   if (enabled('push')) await pushes(upstream, work);
+  if (enabled('ui')) rows.push(await uiListing(upstream, work, log));
 
   const setup = [
     `upstream: docker-registry (distribution 2.8) on 127.0.0.1, filesystem storage, filled with \`skopeo copy\` from OCI layouts built by test/support/images.ts (incompressible AES-CTR bytes, gzip level 0)`,
