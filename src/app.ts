@@ -39,7 +39,7 @@ export function createApp(registry: RegistryDeps, options: { readiness: readonly
   app.route('/', uploadRoutes(registry));
   app.route('/', blobRoutes(registry));
   app.route('/', opsRoutes({ metrics: deps.metrics, checks: options.readiness }));
-  if (deps.config.ui.enabled) app.route('/', uiRoutes(registry));
+  if (deps.config.ui.enabled) app.route('/', uiRoutes(registry, { fetch: (request) => app.fetch(request) }));
   app.notFound((c) => {
     c.set('route', 'not_found');
     return errorResponse(c, new OciError('UNSUPPORTED', 'no such endpoint', { status: 404 }));

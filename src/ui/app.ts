@@ -26,6 +26,7 @@ import { repositoriesPage } from './repositories.ts';
 import { repositoryPage } from './repository.ts';
 import { csrfMatches, SESSION_COOKIE, UiSessions, type Session } from './session.ts';
 import { createToken, tokensPage } from './tokens.ts';
+import { startWarms, warmPage, WarmJobs } from './warm.ts';
 
 type UiEnv = { Variables: AppEnv['Variables'] & { session: Session; access: UiAccess; form: Record<string, string | string[]> } };
 
@@ -33,8 +34,14 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 /** Forms are a few fields; nothing bigger is read. */
 const MAX_FORM_BYTES = 64 * 1024;
 
-export function uiRoutes(registry: RegistryDeps): Hono<UiEnv> {
+export interface UiOptions {
+  /** The whole app (registry API included), which the warm page pulls through in-process. */
+  readonly fetch: (request: Request) => Response | Promise<Response>;
+}
+
+export function uiRoutes(registry: RegistryDeps, options: UiOptions): Hono<UiEnv> {
   const sessions = new UiSessions();
+  const warms = new WarmJobs();
   const auth = registry.auth;
   const ctxOf = (c: Context<UiEnv>): PageContext => ({ session: c.get('session'), access: c.get('access') });
   const startSession = (c: Context<UiEnv>, session: Session) => {
@@ -120,6 +127,17 @@ export function uiRoutes(registry: RegistryDeps): Hono<UiEnv> {
       return c.redirect(`/ui/repository?${new URLSearchParams({ name, deleted: tag })}`, 303);
     });
   });
+
+  app.get('/ui/warm', (c) => view(c, () => warmPage(ctxOf(c), warms)));
+  app.post('/ui/warm', (c) =>
+    view(c, async () => {
+      const text = field(c, 'images');
+      const server = `${requestIsTls(c) ? 'https' : 'http'}://${c.req.header('host') ?? 'localhost'}`;
+      const problems = await startWarms(registry, warms, c.get('access'), text, { server, fetch: async (url, init) => options.fetch(new Request(url, init)) });
+      if (problems.length) return warmPage(ctxOf(c), warms, { problems, text });
+      return c.redirect('/ui/warm', 303);
+    }),
+  );
 
   app.get('/ui/gc', (c) => view(c, () => adminOnly(c, () => gcPage(ctxOf(c)))));
   app.post('/ui/gc', (c) =>

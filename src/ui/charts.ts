@@ -40,7 +40,8 @@ export function trafficChart(title: string, buckets: readonly Bucket[], label: (
 <text x="${PAD.left - 4}" y="${PAD.top + plotH}" text-anchor="end" font-size="10" fill="#57606a">0</text>
 ${bars}
 ${points.length > 1 ? html`<polyline points="${points.join(' ')}" fill="none" stroke="#0b5cad" stroke-width="2"></polyline>` : ''}
-${ticks.map((i) => html`<text x="${(PAD.left + i * bw).toFixed(1)}" y="${H - 6}" font-size="10" fill="#57606a">${label(buckets[i]!.start)}</text>`)}
+${ticks.map((i, k) => html`<text x="${(PAD.left + (k === ticks.length - 1 ? (i + 1) * bw : k === 0 ? 0 : (i + 0.5) * bw)).toFixed(1)}" y="${H - 6}" text-anchor="${k === ticks.length - 1 ? 'end' : k === 0 ? 'start' : 'middle'}" font-size="10" fill="#57606a">${label(buckets[i]!.start)}</text>`)}
+${points.length === 1 ? html`<circle cx="${points[0]!.split(',')[0]}" cy="${points[0]!.split(',')[1]}" r="3" fill="#0b5cad"></circle>` : ''}
 </svg>
 <div class="legend"><span class="swatch cache"></span>from cache <span class="swatch upstream"></span>from upstream <span class="swatch ratio"></span>hit ratio</div>
 </figure>`;

@@ -15,11 +15,13 @@ export interface PageContext {
 const NAV: readonly { href: string; label: string; admin?: boolean; auth?: boolean }[] = [
   { href: '/', label: 'Dashboard' },
   { href: '/ui/repositories', label: 'Repositories' },
+  { href: '/ui/warm', label: 'Warm' },
   { href: '/ui/gc', label: 'Garbage collection', admin: true },
   { href: '/ui/tokens', label: 'Tokens', admin: true, auth: true },
 ];
 
-export function page(ctx: PageContext, title: string, current: string, body: Html): Html {
+/** `head`: extra head elements (the warm page's refresh while a warm runs). */
+export function page(ctx: PageContext, title: string, current: string, body: Html, head?: Html): Html {
   const links = NAV.filter((n) => (!n.admin || ctx.access.admin) && (!n.auth || ctx.access.authOn));
   const who = ctx.access.principal.kind === 'anonymous' ? undefined : ctx.access.principal.name;
   return html`<!doctype html>
@@ -30,6 +32,7 @@ export function page(ctx: PageContext, title: string, current: string, body: Htm
 <title>${title} · ocimirror</title>
 <link rel="stylesheet" href="/ui/assets/style.css">
 <script src="/ui/assets/ui.js" defer></script>
+${head ?? ''}
 </head>
 <body>
 <header class="top">

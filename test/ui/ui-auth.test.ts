@@ -127,6 +127,26 @@ describe('the web UI with client authentication on', () => {
     expect((await mirror.runtime.registry.auth!.tokens.list()).map((t) => t.name)).toEqual(['ci', 'forged']);
   });
 
+  it('warms as the visitor: what they may pull, with their rights', async () => {
+    const alice = await logIn('alice', ALICE);
+    await alice.goto(`${mirror.url}/ui/warm`);
+    await alice.getByLabel('Images, one per line (# comments)').fill('lab/app:1');
+    await alice.getByRole('button', { name: 'Warm' }).click();
+    await expect
+      .poll(async () => {
+        await alice.goto(`${mirror.url}/ui/warm`);
+        return alice.locator('[data-testid=warms] tr[data-state]').first().getAttribute('data-state');
+      }, { timeout: 60_000 })
+      .toBe('done');
+    const bob = await logIn('bob', BOB);
+    await bob.goto(`${mirror.url}/ui/warm`);
+    // Each sees their own warms.
+    expect(await bob.locator('[data-testid=warms]').count()).toBe(0);
+    await bob.getByLabel('Images, one per line (# comments)').fill('lab/app:1');
+    await bob.getByRole('button', { name: 'Warm' }).click();
+    expect(await bob.getByRole('alert').textContent()).toContain('you may not pull lab/app');
+  });
+
   it('shows a user who is no admin only what they may pull, and no token page', async () => {
     const page = await logIn('bob', BOB);
     expect(await page.getByRole('link', { name: 'lab/shared/tool' }).count()).toBe(1);

@@ -28,6 +28,7 @@ beforeAll(async () => {
   registry = await startRegistry();
   alpine = await buildImage(join(work, 'alpine'), { tag: '3.20', layers: [{ files: { 'etc/os-release': 'ID=test\n' } }, { randomBytes: 48 * 1024, seed: 'ui-alpine' }] });
   await pushImage(alpine, registry, 'library/alpine:3.20');
+  await pushImage(alpine, registry, 'library/warmme:1');
   mirror = await startMirror({ hosted: { namespaces: ['lab'] }, cache: { maxSize: '1GiB' }, upstreams: [{ name: 'docker.io', url: registry.url, aliases: ['docker.io'], default: true }] });
   app = await buildImage(join(work, 'app'), { tag: '1', layers: [{ files: { 'app/run': '#!/bin/sh\necho app\n' } }] });
   await skopeoCopy(app.ociRef, `docker://${mirror.host}/lab/app:1`);
@@ -117,6 +118,26 @@ describe('the web UI in chromium', () => {
     await expect.poll(() => page.getByRole('status').textContent()).toContain('Removed the tag 2');
     expect(await tags()).toEqual(['1']);
     expect(await page.locator('tr[data-tag="2"]').count()).toBe(0);
+  });
+
+  it('warms pasted images and shows them arriving', async () => {
+    await page.goto(`${mirror.url}/ui/warm`);
+    await page.getByLabel('Images, one per line (# comments)').fill('# a comment\nlibrary/warmme:1\n');
+    await page.getByRole('button', { name: 'Warm' }).click();
+    await expect
+      .poll(async () => {
+        await page.goto(`${mirror.url}/ui/warm`);
+        return page.locator('[data-testid=warms] tr[data-state]').first().getAttribute('data-state');
+      }, { timeout: 60_000 })
+      .toBe('done');
+    // Its layers and config are alpine's, which the mirror holds already: content-addressed, they come from the cache.
+    expect(await page.locator('[data-testid=warms]').textContent()).toContain(`1 image manifest(s); blobs from cache ${alpine.layers.length + 1}, from upstream 0`);
+    expect(await mirror.runtime.deps.meta.listTags('docker.io', 'library/warmme')).toEqual(['1']);
+    await expectAccessible('warm');
+    // A reference that is no reference is refused with the reason, the others are kept in the form.
+    await page.getByLabel('Images, one per line (# comments)').fill('Not/A/Ref::x');
+    await page.getByRole('button', { name: 'Warm' }).click();
+    expect(await page.getByRole('alert').count()).toBe(1);
   });
 
   it('runs garbage collection as a dry run', async () => {
