@@ -30,6 +30,7 @@ import type { MetadataStore } from './store/metadata-store.ts';
 import { viaHeader } from './upstream/loop.ts';
 import { RegistryClient } from './upstream/registry-client.ts';
 import { UpstreamTable } from './upstream/route.ts';
+import { UpstreamHealthBoard } from './upstream/health.ts';
 import { TrafficHistory } from './ui/traffic.ts';
 
 export interface Runtime {
@@ -80,7 +81,8 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   const table = new UpstreamTable(config.upstreams);
   // Marks this process's upstream requests, so a request that loops back to it is refused (loop.ts).
   const instanceId = randomBytes(6).toString('hex');
-  const clientOptions = { timeouts: config.upstreamTimeouts, retries: config.upstreamRetries, metrics, userAgent: 'ocimirror', via: viaHeader(instanceId) };
+  const upstreamHealth = new UpstreamHealthBoard();
+  const clientOptions = { timeouts: config.upstreamTimeouts, retries: config.upstreamRetries, metrics, userAgent: 'ocimirror', via: viaHeader(instanceId), health: upstreamHealth };
   const clients = new Map(config.upstreams.map((u) => [u.name, new RegistryClient(u, clientOptions)]));
   const downloads = new Map<string, InflightBlob>();
   const readers = new Map<string, number>();
@@ -135,7 +137,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   if (auth) warnPlainBasic(config, logger);
   const traffic = new TrafficHistory(metrics);
   if (config.ui.enabled) traffic.start();
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, traffic, ...(auth ? { auth } : {}) };
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, traffic, upstreamHealth, ...(auth ? { auth } : {}) };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(

@@ -5,6 +5,7 @@ import type { HostedDeps } from '../hosted/deps.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
 import type { NamespaceResolver } from '../namespaces/resolve.ts';
 import type { TrafficHistory } from '../ui/traffic.ts';
+import type { UpstreamHealthBoard } from '../upstream/health.ts';
 
 export interface RegistryDeps {
   readonly resolver: NamespaceResolver;
@@ -13,6 +14,8 @@ export interface RegistryDeps {
   readonly gc: GarbageCollector;
   /** The last day's traffic totals, for the web UI's dashboard. */
   readonly traffic: TrafficHistory;
+  /** What the upstream clients saw last (the dashboard). */
+  readonly upstreamHealth: UpstreamHealthBoard;
   /** Client authentication; undefined when it is off. */
   readonly auth?: AuthDeps;
 }

@@ -13,13 +13,7 @@ const DAY_MS = 24 * HOUR_MS;
 export async function dashboardPage(registry: RegistryDeps, ctx: PageContext): Promise<Html> {
   const deps = registry.mirror;
   const traffic = registry.traffic;
-  const [hour, day, hourBuckets, dayBuckets, health] = await Promise.all([
-    traffic.window(HOUR_MS),
-    traffic.window(DAY_MS),
-    traffic.buckets(HOUR_MS, 60),
-    traffic.buckets(DAY_MS, 96),
-    traffic.upstreamHealth(deps.config.upstreams.map((u) => u.name)),
-  ]);
+  const [hour, day, hourBuckets, dayBuckets] = await Promise.all([traffic.window(HOUR_MS), traffic.window(DAY_MS), traffic.buckets(HOUR_MS, 60), traffic.buckets(DAY_MS, 96)]);
   const max = deps.config.cache.maxSizeBytes;
   const used = deps.budget.bytes;
   const ratio = (r: number | undefined) => (r === undefined ? '–' : `${Math.round(r * 100)} %`);
@@ -46,10 +40,11 @@ ${trafficChart('Last day (per 15 minutes)', dayBuckets, clock)}
 <p class="muted">Kept in this process since its start (times in UTC); Prometheus (/metrics) keeps the long history.</p>
 </section>
 <section aria-labelledby="upstreams"><h2 id="upstreams">Upstreams</h2>
-<table><thead><tr><th scope="col">Upstream</th><th scope="col">URL</th><th scope="col">Last success</th><th scope="col">Last error</th><th scope="col" class="num">Latency (last hour)</th></tr></thead>
-<tbody>${health.map((h) => {
-      const upstream = deps.config.upstreams.find((u) => u.name === h.name);
-      return html`<tr><td>${h.name}</td><td><code>${upstream?.url ?? ''}</code></td><td>${h.lastSuccess ? formatTime(h.lastSuccess) : 'none yet'}</td><td>${h.lastError ? formatTime(h.lastError) : 'none'}</td><td class="num">${h.latencyMs === undefined ? '–' : `${Math.round(h.latencyMs)} ms`}</td></tr>`;
+<table data-testid="upstream-health"><thead><tr><th scope="col">Upstream</th><th scope="col">URL</th><th scope="col">Last success</th><th scope="col">Last error</th><th scope="col" class="num">Latency (last / average)</th><th scope="col">Rate limit remaining</th></tr></thead>
+<tbody>${deps.config.upstreams.map((u) => {
+      const h = registry.upstreamHealth.of(u.name);
+      const ms = (v: number | undefined) => (v === undefined ? '–' : `${Math.round(v)} ms`);
+      return html`<tr><td>${u.name}</td><td><code>${u.url}</code></td><td>${h.lastSuccess ? formatTime(h.lastSuccess) : 'none yet'}</td><td>${h.lastError ? html`${formatTime(h.lastError.at)}<br><span class="muted">${h.lastError.message}</span>` : 'none'}</td><td class="num">${ms(h.lastLatencyMs)} / ${ms(h.averageLatencyMs)}</td><td>${h.rateLimit ? `${h.rateLimit.remaining}${h.rateLimit.windowSeconds ? ` per ${Math.round(h.rateLimit.windowSeconds / 3600)} h` : ''} (${formatTime(h.rateLimit.at)})` : '–'}</td></tr>`;
     })}</tbody></table>
 </section>
 <section aria-labelledby="downloads"><h2 id="downloads">Downloads in progress</h2>

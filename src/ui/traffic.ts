@@ -1,5 +1,5 @@
 // The short history the dashboard's charts need (the last day), kept in the process: every SAMPLE_MS
-// the metrics' running totals (cache lookups, bytes served by source, upstream exchanges) are copied into
+// the metrics' running totals (cache lookups, bytes served by source) are copied into
 // a ring. Windows and chart buckets are differences of totals, so a missed sample only coarsens a chart.
 // Prometheus stays the long-term store; this is what a browser shows without one.
 import type { Metrics } from '../observability/metrics.ts';
@@ -7,19 +7,11 @@ import type { Metrics } from '../observability/metrics.ts';
 const SAMPLE_MS = 10_000;
 const DAY_MS = 24 * 60 * 60_000;
 
-export interface UpstreamTotals {
-  readonly ok: number;
-  readonly failed: number;
-  readonly durationSeconds: number;
-  readonly exchanges: number;
-}
-
 export interface Totals {
   readonly at: number;
   readonly hits: number;
   readonly misses: number;
   readonly bytes: { readonly cache: number; readonly upstream: number; readonly hosted: number };
-  readonly upstreams: ReadonlyMap<string, UpstreamTotals>;
 }
 
 export interface Window {
@@ -28,15 +20,6 @@ export interface Window {
   /** hits / (hits + misses); undefined when nothing was looked up. */
   readonly hitRatio: number | undefined;
   readonly bytes: Totals['bytes'];
-}
-
-export interface UpstreamHealth {
-  readonly name: string;
-  /** When an exchange last succeeded / failed (ms since epoch; to the sample interval). */
-  readonly lastSuccess: number | undefined;
-  readonly lastError: number | undefined;
-  /** Mean exchange time over the last hour. */
-  readonly latencyMs: number | undefined;
 }
 
 export class TrafficHistory {
@@ -63,7 +46,7 @@ export class TrafficHistory {
   /** The totals now (not only at the last sample: a pull a second ago shows). */
   async current(): Promise<Totals> {
     const m = this.#metrics;
-    const [lookups, served, requests, errors, durations] = await Promise.all([m.cacheLookups.get(), m.servedBytes.get(), m.upstreamRequests.get(), m.upstreamErrors.get(), m.upstreamDuration.get()]);
+    const [lookups, served] = await Promise.all([m.cacheLookups.get(), m.servedBytes.get()]);
     let hits = 0;
     let misses = 0;
     for (const v of lookups.values) {
@@ -76,21 +59,7 @@ export class TrafficHistory {
       const source = v.labels.source;
       if (source === 'cache' || source === 'upstream' || source === 'hosted') bytes[source] += v.value;
     }
-    const upstreams = new Map<string, { ok: number; failed: number; durationSeconds: number; exchanges: number }>();
-    const entry = (name: string) => upstreams.get(name) ?? upstreams.set(name, { ok: 0, failed: 0, durationSeconds: 0, exchanges: 0 }).get(name)!;
-    for (const v of requests.values) {
-      const code = Number(v.labels.code);
-      if (code >= 200 && code < 400) entry(String(v.labels.upstream)).ok += v.value;
-      else if (code === 0 || code >= 500 || code === 429) entry(String(v.labels.upstream)).failed += v.value;
-    }
-    for (const v of errors.values) entry(String(v.labels.upstream)).failed += v.value;
-    for (const v of durations.values) {
-      const name = String(v.labels.upstream ?? '');
-      if (!name) continue;
-      if (v.metricName?.endsWith('_sum')) entry(name).durationSeconds += v.value;
-      else if (v.metricName?.endsWith('_count')) entry(name).exchanges += v.value;
-    }
-    return { at: this.#now(), hits, misses, bytes, upstreams };
+    return { at: this.#now(), hits, misses, bytes };
   }
 
   /** What happened over the last `ms` (or since start, when the process is younger). */
@@ -124,27 +93,6 @@ export class TrafficHistory {
     return out;
   }
 
-  async upstreamHealth(names: readonly string[]): Promise<UpstreamHealth[]> {
-    const now = await this.current();
-    const hourAgo = this.#at(now.at - 60 * 60_000) ?? zero(now.at);
-    const samples = [...this.#ring, now];
-    return names.map((name) => {
-      let lastSuccess: number | undefined;
-      let lastError: number | undefined;
-      for (let i = samples.length - 1; i > 0 && (lastSuccess === undefined || lastError === undefined); i--) {
-        const later = samples[i]!.upstreams.get(name);
-        const earlier = samples[i - 1]!.upstreams.get(name);
-        if (lastSuccess === undefined && (later?.ok ?? 0) > (earlier?.ok ?? 0)) lastSuccess = samples[i]!.at;
-        if (lastError === undefined && (later?.failed ?? 0) > (earlier?.failed ?? 0)) lastError = samples[i]!.at;
-      }
-      const a = hourAgo.upstreams.get(name);
-      const b = now.upstreams.get(name);
-      const exchanges = (b?.exchanges ?? 0) - (a?.exchanges ?? 0);
-      const latencyMs = exchanges > 0 ? (((b?.durationSeconds ?? 0) - (a?.durationSeconds ?? 0)) / exchanges) * 1000 : undefined;
-      return { name, lastSuccess, lastError, latencyMs };
-    });
-  }
-
   async #record(): Promise<void> {
     // The first sample is the process's start: totals were zero before it.
     if (this.#ring.length === 0) this.#ring.push(zero(this.#now()));
@@ -170,5 +118,5 @@ export class TrafficHistory {
 }
 
 function zero(at: number): Totals {
-  return { at, hits: 0, misses: 0, bytes: { cache: 0, upstream: 0, hosted: 0 }, upstreams: new Map() };
+  return { at, hits: 0, misses: 0, bytes: { cache: 0, upstream: 0, hosted: 0 } };
 }

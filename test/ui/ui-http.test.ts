@@ -1,21 +1,31 @@
 // The web UI's HTTP answers without a browser: the security headers and cookie flags, escaping of what
 // a visitor typed, a cross-site form refused, and the config key that turns the UI off.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
 
 let mirror: RunningMirror;
 let off: RunningMirror;
+let limited: RunningMirror;
+/** An upstream that knows no image but tells its rate limit, as Docker Hub does. */
+let hub: Server;
 
 beforeAll(async () => {
   // No upstream is ever asked: the pages read the mirror's own stores.
   const upstreams = [{ name: 'docker.io', url: 'http://127.0.0.1:9', default: true }];
   mirror = await startMirror({ hosted: { namespaces: ['lab'] }, upstreams });
   off = await startMirror({ ui: false, upstreams });
+  hub = createServer((_req, res) => res.writeHead(404, { 'ratelimit-remaining': '97;w=21600', 'content-type': 'application/json' }).end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"no"}]}'));
+  await new Promise<void>((resolve) => hub.listen(0, '127.0.0.1', resolve));
+  limited = await startMirror({ upstreams: [{ name: 'docker.io', url: `http://127.0.0.1:${(hub.address() as AddressInfo).port}`, default: true }] });
 });
 
 afterAll(async () => {
   await mirror?.dispose();
   await off?.dispose();
+  await limited?.dispose();
+  hub?.close();
 });
 
 describe('the web UI over HTTP', () => {
@@ -60,6 +70,16 @@ describe('the web UI over HTTP', () => {
     expect(res.status).toBe(404);
     expect(await res.text()).toContain('role="alert"');
     expect((await fetch(`${mirror.url}/ui/repository?name=${encodeURIComponent('Not A Name')}`)).status).toBe(400);
+  });
+
+  it('shows each upstream’s last error, and Docker Hub’s rate limit when the upstream tells it', async () => {
+    expect((await fetch(`${mirror.url}/v2/library/nothing/manifests/1`)).status).toBeGreaterThanOrEqual(500);
+    const down = await (await fetch(`${mirror.url}/`)).text();
+    expect(down).toContain('connect ECONNREFUSED 127.0.0.1:9');
+    expect((await fetch(`${limited.url}/v2/library/nothing/manifests/1`)).status).toBe(404);
+    const health = await (await fetch(`${limited.url}/`)).text();
+    expect(health).toContain('97 per 6 h');
+    expect(health).not.toContain('none yet');
   });
 
   it('is not there when the config turns it off (ui: false), and /v2/ still is', async () => {
