@@ -55,6 +55,7 @@ export function uiRoutes(registry: RegistryDeps, options: UiOptions): Hono<UiEnv
   app.use('/ui/*', uiHeaders);
   app.route('/', assetRoutes());
   for (const path of ['/', '/ui/*']) {
+    app.use(path, bodyLimit({ maxSize: MAX_FORM_BYTES }));
     app.use(path, async function uiSession(c, next) {
       if (c.req.path.startsWith('/ui/assets/')) return next();
       c.set('route', 'ui');
@@ -74,7 +75,6 @@ export function uiRoutes(registry: RegistryDeps, options: UiOptions): Hono<UiEnv
       }
       return next();
     });
-    app.use(path, bodyLimit({ maxSize: MAX_FORM_BYTES }));
   }
 
   const field = (c: Context<UiEnv>, name: string) => {

@@ -34,8 +34,8 @@ export class TrafficHistory {
   }
 
   start(): void {
-    void this.#record();
-    this.#timer = setInterval(() => void this.#record(), SAMPLE_MS);
+    void this.sample();
+    this.#timer = setInterval(() => void this.sample(), SAMPLE_MS);
     this.#timer.unref();
   }
 
@@ -93,7 +93,8 @@ export class TrafficHistory {
     return out;
   }
 
-  async #record(): Promise<void> {
+  /** Copies the totals into the ring (every SAMPLE_MS once started). */
+  async sample(): Promise<void> {
     // The first sample is the process's start: totals were zero before it.
     if (this.#ring.length === 0) this.#ring.push(zero(this.#now()));
     this.#ring.push(await this.current());
