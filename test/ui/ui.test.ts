@@ -140,6 +140,16 @@ describe('the web UI in chromium', () => {
     expect(await page.getByRole('alert').count()).toBe(1);
   });
 
+  it('drops a cached tag (an admin action: this browser is on the mirror’s host)', async () => {
+    await page.goto(`${mirror.url}/ui/repository?name=library/warmme`);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Drop cached tag 1' }).click();
+    await expect.poll(() => page.getByRole('status').textContent()).toContain('Removed the tag 1');
+    expect(await mirror.runtime.deps.meta.listTags('docker.io', 'library/warmme')).toEqual([]);
+    // alpine shares every blob, so they all stay.
+    expect((await fetch(`${mirror.url}/v2/library/alpine/manifests/3.20`, { method: 'HEAD' })).headers.get('x-ocimirror-cache')).toBe('hit');
+  });
+
   it('runs garbage collection as a dry run', async () => {
     await page.goto(`${mirror.url}/ui/gc`);
     await page.getByRole('button', { name: 'Dry run' }).click();
