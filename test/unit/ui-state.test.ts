@@ -1,6 +1,7 @@
 // What the web UI keeps in the process: the traffic history behind the dashboard's charts, the upstream
 // health board, browser sessions. Driven with a clock of the test's own.
 import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { csrfMatches, UiSessions } from '../../src/ui/session.ts';
 import { TrafficHistory } from '../../src/ui/traffic.ts';
@@ -79,5 +80,15 @@ describe('UiSessions', () => {
     const first = sessions.create({ kind: 'anonymous' });
     for (let i = 0; i < 10_000; i++) sessions.create({ kind: 'anonymous' });
     expect(sessions.get(first.id)).toBeUndefined();
+  });
+});
+
+describe('config ui', () => {
+  it('is on by default; false or { enabled: false } turns it off; anything else is refused', () => {
+    const ui = (input: Record<string, unknown>) => parseConfig({ dataDir: '/tmp/x', ...input }, { env: {} }).ui;
+    expect(ui({})).toEqual({ enabled: true });
+    expect(ui({ ui: false })).toEqual({ enabled: false });
+    expect(ui({ ui: { enabled: false } })).toEqual({ enabled: false });
+    expect(() => ui({ ui: 'off' })).toThrow(/ui/);
   });
 });
