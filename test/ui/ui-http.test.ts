@@ -1,5 +1,6 @@
 // The web UI's HTTP answers without a browser: the security headers and cookie flags, escaping of what
 // a visitor typed, a cross-site form refused, and the config key that turns the UI off.
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,6 +51,33 @@ describe('the web UI over HTTP', () => {
     const body = await (await fetch(`${mirror.url}/ui/repositories?q=${encodeURIComponent('<script>alert(1)</script>"')}`)).text();
     expect(body).not.toContain('<script>alert(1)');
     expect(body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;');
+  });
+
+  it('escapes what comes from images: labels, history, annotations', async () => {
+    const evil = '<img src=x onerror=alert(1)>';
+    const sha = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const put = async (bytes: Buffer) => {
+      const res = await fetch(`${mirror.url}/v2/lab/evil/blobs/uploads/?digest=${sha(bytes)}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
+      expect(res.status).toBe(201);
+      return { digest: sha(bytes), size: bytes.length };
+    };
+    const layer = await put(Buffer.from('not really a tar'));
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { [evil]: evil }, Env: [evil], Cmd: [evil] }, rootfs: { type: 'layers', diff_ids: [layer.digest] }, history: [{ created_by: evil, comment: evil }] }));
+    const configBlob = await put(config);
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...configBlob },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+      annotations: { [evil]: evil },
+    });
+    const pushed = await fetch(`${mirror.url}/v2/lab/evil/manifests/1`, { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
+    expect(pushed.status).toBe(201);
+    for (const path of ['/ui/image?name=lab/evil&ref=1', '/ui/repository?name=lab/evil', '/ui/repositories']) {
+      const body = await (await fetch(`${mirror.url}${path}`)).text();
+      expect(body).not.toContain('<img');
+      if (path.startsWith('/ui/image')) expect(body).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    }
   });
 
   it('refuses a form posted from another site, and one without the CSRF token', async () => {

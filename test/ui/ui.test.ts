@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, screenshot, seriousAxeViolations } from '../support/browser.ts';
-import { buildImage, pushImage, skopeoCopy, type BuiltImage } from '../support/images.ts';
+import { buildImage, buildIndex, pushImage, skopeoCopy, type BuiltImage, type BuiltIndex } from '../support/images.ts';
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
 import { createPodman, type Podman } from '../support/podman.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
@@ -22,6 +22,7 @@ let page: Page;
 let podman: Podman;
 let alpine: BuiltImage;
 let app: BuiltImage;
+let multi: BuiltIndex;
 
 beforeAll(async () => {
   work = await makeTempDir('ui-test');
@@ -29,6 +30,14 @@ beforeAll(async () => {
   alpine = await buildImage(join(work, 'alpine'), { tag: '3.20', layers: [{ files: { 'etc/os-release': 'ID=test\n' } }, { randomBytes: 48 * 1024, seed: 'ui-alpine' }] });
   await pushImage(alpine, registry, 'library/alpine:3.20');
   await pushImage(alpine, registry, 'library/warmme:1');
+  multi = await buildIndex(join(work, 'multi'), {
+    tag: '1',
+    platforms: [
+      { os: 'linux', architecture: 'amd64', layers: [{ randomBytes: 8 * 1024, seed: 'ui-multi-amd64' }] },
+      { os: 'linux', architecture: 'arm64', layers: [{ randomBytes: 8 * 1024, seed: 'ui-multi-arm64' }] },
+    ],
+  });
+  await pushImage(multi, registry, 'library/multi:1', { all: true });
   mirror = await startMirror({ hosted: { namespaces: ['lab'] }, cache: { maxSize: '1GiB' }, upstreams: [{ name: 'docker.io', url: registry.url, aliases: ['docker.io'], default: true }] });
   app = await buildImage(join(work, 'app'), { tag: '1', layers: [{ files: { 'app/run': '#!/bin/sh\necho app\n' } }] });
   await skopeoCopy(app.ociRef, `docker://${mirror.host}/lab/app:1`);
@@ -96,6 +105,17 @@ describe('the web UI in chromium', () => {
     expect(config).toContain('PATH=/usr/local/sbin');
     expect(await page.locator('td code', { hasText: 'ocimirror test layer 1' }).count()).toBe(1);
     await expectAccessible('image');
+  });
+
+  it('lists an index’s platforms, and each platform’s layers', async () => {
+    await skopeoCopy(`docker://${mirror.host}/library/multi:1`, `oci:${join(work, 'pulled-multi')}:1`, { all: true });
+    await page.goto(`${mirror.url}/ui/image?name=library/multi&ref=1`);
+    expect(await page.getByTestId('image-digest').textContent()).toBe(multi.indexDigest);
+    await page.getByRole('link', { name: 'linux/arm64' }).click();
+    const arm = multi.manifests.find((m) => m.platform.architecture === 'arm64')!;
+    expect(await page.getByTestId('image-digest').textContent()).toBe(arm.manifestDigest);
+    expect(await page.locator('[data-testid=layers] code[data-digest]').allTextContents()).toEqual(arm.layers.map((l) => l.digest));
+    expect(await seriousAxeViolations(page)).toEqual([]);
   });
 
   it('gives a pull command that works when copied into podman', async () => {
