@@ -19,6 +19,7 @@ import { NamespaceResolver } from './namespaces/resolve.ts';
 import type { RegistryDeps } from './routes/deps.ts';
 import { LocalDownloadLocks, type DownloadLocks } from './store/download-locks.ts';
 import { GarbageCollector } from './gc/collector.ts';
+import { RemovalQueue } from './cache/removal-queue.ts';
 import { DiskBudget } from './gc/disk-budget.ts';
 import { NegativeCache } from './mirror/negative-cache.ts';
 import { SingleFlight } from './mirror/single-flight.ts';
@@ -137,7 +138,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   if (auth) warnPlainBasic(config, logger);
   const traffic = new TrafficHistory(metrics);
   if (config.ui.enabled) traffic.start();
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, traffic, upstreamHealth, ...(auth ? { auth } : {}) };
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, removals: new RemovalQueue(), traffic, upstreamHealth, ...(auth ? { auth } : {}) };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(

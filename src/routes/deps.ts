@@ -1,5 +1,6 @@
 // What the endpoint families get: the namespace resolver and the two sources' own deps.
 import type { AuthDeps } from '../auth/gate.ts';
+import type { RemovalQueue } from '../cache/removal-queue.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
 import type { HostedDeps } from '../hosted/deps.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
@@ -12,6 +13,8 @@ export interface RegistryDeps {
   readonly hosted: HostedDeps;
   readonly mirror: ProxyDeps;
   readonly gc: GarbageCollector;
+  /** Removals of cached content, one at a time (admin API, web UI). */
+  readonly removals: RemovalQueue;
   /** The last day's traffic totals, for the web UI's dashboard. */
   readonly traffic: TrafficHistory;
   /** What the upstream clients saw last (the dashboard). */

@@ -117,7 +117,8 @@ export function uiRoutes(registry: RegistryDeps, options: UiOptions): Hono<UiEnv
       if (field(c, 'source') === 'cached') {
         if (target.kind !== 'mirrored') throw new OciError('NAME_INVALID', 'not a mirrored repository');
         if (!access.admin) throw new OciError('DENIED', 'dropping cached content is for admins (auth.admins), as with the admin API');
-        await removeTag(registry.mirror, { upstream: target.routed.upstream.name, repo: target.routed.repo, tag });
+        const routed = target.routed;
+        await registry.removals.run(() => removeTag(registry.mirror, { upstream: routed.upstream.name, repo: routed.repo, tag }));
       } else {
         const key = target.kind === 'hosted' ? target.key : target.override;
         if (!key) throw new OciError('UNSUPPORTED', 'this upstream accepts no pushed overrides');
