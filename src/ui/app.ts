@@ -16,10 +16,11 @@ import type { Target } from '../namespaces/resolve.ts';
 import { OciError } from '../oci/errors.ts';
 import type { RegistryDeps } from '../routes/deps.ts';
 import { accessOf, type UiAccess } from './access.ts';
+import { visitorHeaders } from './as-visitor.ts';
 import { assetRoutes } from './assets.ts';
 import { dashboardPage } from './dashboard.ts';
 import { gcPage } from './gc.ts';
-import { imagePage } from './image.ts';
+import { imagePage, type Referrer } from './image.ts';
 import { page, type Html, type PageContext } from './layout.ts';
 import { loginPage } from './login.ts';
 import { repositoriesPage } from './repositories.ts';
@@ -104,7 +105,14 @@ export function uiRoutes(registry: RegistryDeps, options: UiOptions): Hono<UiEnv
     view(c, () => {
         const { name, target } = targetOf(c, registry);
         const platform = c.req.query('platform');
-        return imagePage(registry, ctxOf(c), { name, target, ref: c.req.query('ref') || 'latest', ...(platform ? { platform } : {}) });
+        const referrers = async (digest: string) => {
+          const headers = await visitorHeaders(registry, c.get('access').principal, name);
+          const res = await options.fetch(new Request(`http://${c.req.header('host') ?? 'localhost'}/v2/${name}/referrers/${digest}`, { headers }));
+          if (!res.ok) return undefined;
+          const index = (await res.json().catch(() => ({}))) as { manifests?: unknown };
+          return Array.isArray(index.manifests) ? (index.manifests as Referrer[]).filter((m) => typeof m?.digest === 'string') : undefined;
+        };
+        return imagePage(registry, ctxOf(c), { name, target, ref: c.req.query('ref') || 'latest', referrers, ...(platform ? { platform } : {}) });
       }),
   );
   app.post('/ui/repository/delete-tag', async (c) => {

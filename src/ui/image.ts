@@ -1,6 +1,6 @@
 // GET /ui/image?name=<name>&ref=<tag|digest>[&platform=os/arch]: an index's platforms; an image's
 // layers with sizes and its config as `skopeo inspect --config` shows it (env, cmd, entrypoint, labels,
-// history); referrers (signatures, SBOMs) of hosted content.
+// history); referrers (signatures, SBOMs), asked of the registry API in-process as the visitor.
 import { html } from 'hono/html';
 import { formatBytes, manifestKind, shortDigest } from '../cli/format.ts';
 import { inspectImage, type ImageInspection } from '../cache/inspect.ts';
@@ -15,7 +15,23 @@ interface ImageConfig {
   history?: unknown;
 }
 
-export async function imagePage(registry: RegistryDeps, ctx: PageContext, view: { name: string; target: Target; ref: string; platform?: string }): Promise<Html> {
+export interface Referrer {
+  readonly digest: string;
+  readonly mediaType?: string;
+  readonly artifactType?: string;
+  readonly size?: number;
+}
+
+export interface ImageView {
+  readonly name: string;
+  readonly target: Target;
+  readonly ref: string;
+  readonly platform?: string;
+  /** The registry API's referrers of a digest (undefined: it could not answer). */
+  readonly referrers: (digest: string) => Promise<readonly Referrer[] | undefined>;
+}
+
+export async function imagePage(registry: RegistryDeps, ctx: PageContext, view: ImageView): Promise<Html> {
   const deps = registry.mirror;
   const key = view.target.kind === 'hosted' ? view.target.key : view.target.override;
   // A hosted tag names a manifest in the hosted index; a cached tag one in the cache's metadata.
@@ -24,7 +40,7 @@ export async function imagePage(registry: RegistryDeps, ctx: PageContext, view: 
   const where = view.target.kind === 'mirrored' && reference === view.ref ? { upstream: view.target.routed.upstream.name, repo: view.target.routed.repo } : { upstream: 'hosted', repo: key ?? '' };
   if (where.upstream === 'hosted' && !looksLikeDigest(reference)) throw new OciError('MANIFEST_UNKNOWN', 'no such tag', { detail: { name: view.name, tag: view.ref.slice(0, 128) } });
   const inspected = await inspectImage(deps, { ...where, reference }, view.platform ? { platform: view.platform } : {});
-  const referrers = key ? await registry.hosted.index.referrers(key, inspected.digest) : [];
+  const referrers = await view.referrers(inspected.digest);
   const link = (params: Record<string, string>) => `/ui/image?${new URLSearchParams({ name: view.name, ...params })}`;
   return page(
     ctx,
@@ -42,14 +58,13 @@ ${inspected.platforms ? platforms(inspected, (platform) => link({ ref: inspected
 ${inspected.layers ? layers(inspected) : ''}
 ${inspected.config !== undefined ? config(inspected.config as ImageConfig) : inspected.configDescriptor ? html`<h2>Config</h2><p class="muted">The config blob is not cached yet.</p>` : ''}
 ${
-  referrers.length
-    ? html`<h2>Referrers</h2><ul>${await Promise.all(
-        referrers.map(async (digest) => {
-          const m = await registry.hosted.index.getManifest(key!, digest);
-          return html`<li><a href="${link({ ref: digest })}"><code>${shortDigest(digest)}</code></a> ${m?.artifactType ?? m?.mediaType ?? ''}</li>`;
-        }),
-      )}</ul>`
-    : ''
+  referrers === undefined
+    ? html`<h2>Referrers</h2><p class="muted">The registry could not list this image's referrers now.</p>`
+    : referrers.length
+      ? html`<h2>Referrers</h2><table data-testid="referrers"><thead><tr><th scope="col">Digest</th><th scope="col">Artifact type</th><th scope="col" class="num">Size</th></tr></thead><tbody>${referrers.map(
+          (r) => html`<tr><td><a href="${link({ ref: r.digest })}"><code>${shortDigest(r.digest)}</code></a></td><td>${r.artifactType ?? r.mediaType ?? ''}</td><td class="num">${r.size === undefined ? '' : formatBytes(r.size)}</td></tr>`,
+        )}</tbody></table>`
+      : ''
 }`,
   );
 }

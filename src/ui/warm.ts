@@ -9,6 +9,7 @@ import type { RegistryDeps } from '../routes/deps.ts';
 import { ImageRefError, parseImageRef, type ImageRef } from '../oci/image-ref.ts';
 import { warmImage, type WarmedImage } from '../warm/warm-image.ts';
 import type { UiAccess } from './access.ts';
+import { visitorHeaders } from './as-visitor.ts';
 import { csrfField, notice, page, type Html, type PageContext } from './layout.ts';
 
 /** Jobs kept for the page (the oldest finished ones go first). */
@@ -73,7 +74,7 @@ export async function startWarms(registry: RegistryDeps, jobs: WarmJobs, access:
       problems.push(err instanceof Error ? err.message : String(err));
       continue;
     }
-    const headers = await authorization(registry, access.principal, ref.repository);
+    const headers = await visitorHeaders(registry, access.principal, ref.repository);
     const job = jobs.add(line, owner);
     void warmImage({
       server: start.server,
@@ -95,15 +96,6 @@ export async function startWarms(registry: RegistryDeps, jobs: WarmJobs, access:
     });
   }
   return problems;
-}
-
-/** With client authentication on, the warm's requests carry a short token for the visitor, for pull on that repository only. */
-async function authorization(registry: RegistryDeps, principal: Principal, name: string): Promise<Record<string, string>> {
-  const auth = registry.auth;
-  if (!auth || principal.kind === 'anonymous') return {};
-  const subject = principal.kind === 'user' ? { kind: 'user' as const, name: principal.name } : { kind: 'token' as const, name: principal.name, createdAt: principal.createdAt };
-  const { token } = await auth.tokenService.issue(subject, [{ type: 'repository', name, actions: ['pull'] }]);
-  return { authorization: `Bearer ${token}` };
 }
 
 function ownerOf(principal: Principal): string {

@@ -53,7 +53,7 @@ describe('the web UI over HTTP', () => {
     expect(body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;');
   });
 
-  it('escapes what comes from images: labels, history, annotations', async () => {
+  it('escapes what comes from images (labels, history, annotations) and lists referrers', async () => {
     const evil = '<img src=x onerror=alert(1)>';
     const sha = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     const put = async (bytes: Buffer) => {
@@ -73,6 +73,15 @@ describe('the web UI over HTTP', () => {
     });
     const pushed = await fetch(`${mirror.url}/v2/lab/evil/manifests/1`, { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
     expect(pushed.status).toBe(201);
+    // An SBOM whose subject is that image: listed on the image's page.
+    const empty = await put(Buffer.from('{}'));
+    const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(Buffer.from(manifest)), size: Buffer.byteLength(manifest) };
+    const sbom = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/spdx+json', config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty }, layers: [{ mediaType: 'application/spdx+json', ...layer }], subject });
+    expect((await fetch(`${mirror.url}/v2/lab/evil/manifests/${sha(Buffer.from(sbom))}`, { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: sbom })).status).toBe(201);
+    const imagePage = await (await fetch(`${mirror.url}/ui/image?name=lab/evil&ref=1`)).text();
+    expect(imagePage).toContain('data-testid="referrers"');
+    expect(imagePage).toContain('application/spdx+json');
+    expect(imagePage).toContain(sha(Buffer.from(sbom)).slice(0, 19));
     for (const path of ['/ui/image?name=lab/evil&ref=1', '/ui/repository?name=lab/evil', '/ui/repositories']) {
       const body = await (await fetch(`${mirror.url}${path}`)).text();
       expect(body).not.toContain('<img');
