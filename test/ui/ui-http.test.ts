@@ -96,6 +96,7 @@ describe('the web UI over HTTP', () => {
     const post = (headers: Record<string, string>, form: Record<string, string>) =>
       fetch(`${mirror.url}/ui/gc`, { method: 'POST', headers: { cookie, ...headers }, body: new URLSearchParams(form) });
     expect((await post({ origin: 'http://evil.example' }, { _csrf: csrf, dryRun: '1' })).status).toBe(403);
+    expect((await post({ origin: 'not a url' }, { _csrf: csrf, dryRun: '1' })).status).toBe(403);
     expect((await post({}, { dryRun: '1' })).status).toBe(403);
     const ok = await post({ origin: mirror.url }, { _csrf: csrf, dryRun: '1' });
     expect(ok.status).toBe(200);
