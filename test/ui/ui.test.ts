@@ -23,6 +23,8 @@ let podman: Podman;
 let alpine: BuiltImage;
 let app: BuiltImage;
 let multi: BuiltIndex;
+/** Waits for the page a click leads to, generously: CI machines are loaded. */
+const POLL = { timeout: 15_000 };
 
 beforeAll(async () => {
   work = await makeTempDir('ui-test');
@@ -83,18 +85,19 @@ describe('the web UI in chromium', () => {
     await page.getByRole('link', { name: 'Repositories' }).click();
     await page.getByLabel('Search repositories').fill('alp');
     await page.getByRole('button', { name: 'Search' }).click();
-    await expect.poll(() => page.getByTestId('repository-count').textContent()).toContain('1 repository');
+    await expect.poll(() => page.getByTestId('repository-count').textContent(), POLL).toContain('1 repository');
     expect(await page.getByRole('link', { name: 'library/alpine' }).count()).toBe(1);
     expect(await page.getByRole('link', { name: 'lab/app' }).count()).toBe(0);
     await page.getByLabel('Search repositories').fill('');
     await page.getByRole('button', { name: 'Search' }).click();
-    await expect.poll(() => page.getByTestId('repository-count').textContent()).toContain('2 repositories');
+    await expect.poll(() => page.getByTestId('repository-count').textContent(), POLL).toContain('2 repositories');
     await expectAccessible('repositories');
   });
 
   it('lists the image’s layers and config', async () => {
     await page.goto(`${mirror.url}/ui/repositories`);
     await page.getByRole('link', { name: 'library/alpine' }).click();
+    await page.waitForURL(/\/ui\/repository\?name=library%2Falpine$/);
     await expectAccessible('repository');
     await page.getByRole('link', { name: '3.20', exact: true }).click();
     expect(await page.getByTestId('image-digest').textContent()).toBe(alpine.manifestDigest);
@@ -112,6 +115,7 @@ describe('the web UI in chromium', () => {
     await page.goto(`${mirror.url}/ui/image?name=library/multi&ref=1`);
     expect(await page.getByTestId('image-digest').textContent()).toBe(multi.indexDigest);
     await page.getByRole('link', { name: 'linux/arm64' }).click();
+    await page.waitForURL(/platform=linux%2Farm64/);
     const arm = multi.manifests.find((m) => m.platform.architecture === 'arm64')!;
     expect(await page.getByTestId('image-digest').textContent()).toBe(arm.manifestDigest);
     expect(await page.locator('[data-testid=layers] code[data-digest]').allTextContents()).toEqual(arm.layers.map((l) => l.digest));
@@ -121,6 +125,7 @@ describe('the web UI in chromium', () => {
   it('gives a pull command that works when copied into podman', async () => {
     await page.goto(`${mirror.url}/ui/repository?name=lab/app&tag=1`);
     await page.getByRole('button', { name: 'Copy the podman command' }).click();
+    await expect.poll(() => page.evaluate('navigator.clipboard.readText()'), POLL).toContain('podman pull');
     const copied = (await page.evaluate('navigator.clipboard.readText()')) as string;
     expect(copied).toBe(`podman pull --tls-verify=false ${mirror.host}/lab/app:1`);
     const [command, ...args] = copied.split(' ');
@@ -135,7 +140,7 @@ describe('the web UI in chromium', () => {
     await page.goto(`${mirror.url}/ui/repository?name=lab/app`);
     page.once('dialog', (dialog) => void dialog.accept());
     await page.getByRole('button', { name: 'Delete tag 2' }).click();
-    await expect.poll(() => page.getByRole('status').textContent()).toContain('Removed the tag 2');
+    await expect.poll(() => page.getByRole('status').textContent(), POLL).toContain('Removed the tag 2');
     expect(await tags()).toEqual(['1']);
     expect(await page.locator('tr[data-tag="2"]').count()).toBe(0);
   });
@@ -164,7 +169,7 @@ describe('the web UI in chromium', () => {
     await page.goto(`${mirror.url}/ui/repository?name=library/warmme`);
     page.once('dialog', (dialog) => void dialog.accept());
     await page.getByRole('button', { name: 'Drop cached tag 1' }).click();
-    await expect.poll(() => page.getByRole('status').textContent()).toContain('Removed the tag 1');
+    await expect.poll(() => page.getByRole('status').textContent(), POLL).toContain('Removed the tag 1');
     expect(await mirror.runtime.deps.meta.listTags('docker.io', 'library/warmme')).toEqual([]);
     // alpine shares every blob, so they all stay.
     expect((await fetch(`${mirror.url}/v2/library/alpine/manifests/3.20`, { method: 'HEAD' })).headers.get('x-ocimirror-cache')).toBe('hit');
@@ -173,7 +178,7 @@ describe('the web UI in chromium', () => {
   it('runs garbage collection as a dry run', async () => {
     await page.goto(`${mirror.url}/ui/gc`);
     await page.getByRole('button', { name: 'Dry run' }).click();
-    await expect.poll(() => page.getByRole('heading', { name: /Dry run/ }).count()).toBe(1);
+    await expect.poll(() => page.getByRole('heading', { name: /Dry run/ }).count(), POLL).toBe(1);
     await expectAccessible('gc');
   });
 });
