@@ -136,7 +136,7 @@ describe('the web UI with client authentication on', () => {
       .poll(async () => {
         await alice.goto(`${mirror.url}/ui/warm`);
         return alice.locator('[data-testid=warms] tr[data-state]').first().getAttribute('data-state');
-      }, { timeout: 60_000 })
+      }, { timeout: 45_000 })
       .toBe('done');
     const bob = await logIn('bob', BOB);
     await bob.goto(`${mirror.url}/ui/warm`);

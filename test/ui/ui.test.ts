@@ -153,7 +153,7 @@ describe('the web UI in chromium', () => {
       .poll(async () => {
         await page.goto(`${mirror.url}/ui/warm`);
         return page.locator('[data-testid=warms] tr[data-state]').first().getAttribute('data-state');
-      }, { timeout: 60_000 })
+      }, { timeout: 45_000 })
       .toBe('done');
     // Its layers and config are alpine's, which the mirror holds already: content-addressed, they come from the cache.
     expect(await page.locator('[data-testid=warms]').textContent()).toContain(`1 image manifest(s); blobs from cache ${alpine.layers.length + 1}, from upstream 0`);
