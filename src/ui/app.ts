@@ -9,6 +9,7 @@ import { GcBusyError } from '../gc/collector.ts';
 import { deleteManifest } from '../hosted/delete.ts';
 import type { Target } from '../namespaces/resolve.ts';
 import { OciError } from '../oci/errors.ts';
+import { isTag } from '../oci/reference.ts';
 import type { RegistryDeps } from '../routes/deps.ts';
 import { accountRoutes } from './account-routes.ts';
 import { visitorHeaders } from './as-visitor.ts';
@@ -58,7 +59,8 @@ export function uiRoutes(registry: RegistryDeps, options: UiOptions): Hono<UiEnv
         ...(tag ? { tag } : {}),
         host: host(c),
         plainHttp: !requestIsTls(c),
-        ...(deleted ? { message: { kind: 'ok' as const, text: `Removed the tag ${deleted.slice(0, 128)}.` } } : {}),
+        // Only a tag's name: a crafted link can make the notice say nothing else.
+        ...(deleted && isTag(deleted) ? { message: { kind: 'ok' as const, text: `Removed the tag ${deleted}.` } } : {}),
       });
     }),
   );
