@@ -1,10 +1,15 @@
 // The web UI's HTTP answers without a browser: the security headers and cookie flags, escaping of what
 // a visitor typed, a cross-site form refused, and the config key that turns the UI off.
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.ts';
+import { initTls, tlsPaths } from '../../src/tls/init.ts';
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
+import { makeTempDir, removeTempDir } from '../support/tmp.ts';
 
 let mirror: RunningMirror;
 let off: RunningMirror;
@@ -118,6 +123,27 @@ describe('the web UI over HTTP', () => {
     const health = await (await fetch(`${limited.url}/`)).text();
     expect(health).toContain('97 per 6 h');
     expect(health).not.toContain('none yet');
+  });
+
+  it('marks the session cookie Secure on the TLS listener', async () => {
+    const dataDir = await makeTempDir('ui-tls');
+    const tls = { listen: '127.0.0.1:0' };
+    const paths = tlsPaths(parseConfig({ dataDir, tls }, { env: {} }));
+    await initTls({ paths, names: ['127.0.0.1'] });
+    const secure = await startMirror({ dataDir, tls, upstreams: [{ name: 'docker.io', url: 'http://127.0.0.1:9', default: true }] });
+    try {
+      const ca = await readFile(paths.caCert, 'utf8');
+      const cookie = await new Promise<string>((resolve, reject) => {
+        httpsGet({ host: '127.0.0.1', port: secure.tlsPorts[0], path: '/', ca }, (res) => {
+          res.resume();
+          resolve(String(res.headers['set-cookie'] ?? ''));
+        }).on('error', reject);
+      });
+      expect(cookie).toMatch(/; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
+    } finally {
+      await secure.dispose();
+      await removeTempDir(dataDir);
+    }
   });
 
   it('is not there when the config turns it off (ui: false), and /v2/ still is', async () => {
