@@ -8,6 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, screenshot, seriousAxeViolations } from '../support/browser.ts';
 import { buildImage, buildIndex, pushImage, skopeoCopy, type BuiltImage, type BuiltIndex } from '../support/images.ts';
+import { startFaultProxy } from '../support/fault-proxy.ts';
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
 import { createPodman, type Podman } from '../support/podman.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
@@ -78,6 +79,31 @@ describe('the web UI in chromium', () => {
     expect(Number(ratio!.replace(' %', ''))).toBeGreaterThan(0);
     expect(await page.locator('svg[role=img]').count()).toBeGreaterThanOrEqual(2);
     await expectAccessible('dashboard');
+  });
+
+  it('shows a download in progress with its progress', async () => {
+    const slow = await buildImage(join(work, 'slow'), { tag: '1', layers: [{ randomBytes: 1024 * 1024, seed: 'ui-slow' }] });
+    await pushImage(slow, registry, 'library/slow:1');
+    // The upstream drips its bodies, so the download is still running when the page is looked at.
+    const proxy = await startFaultProxy(registry.url, { fault: { dripBytesPerSec: 128 * 1024 } });
+    const dripping = await startMirror({ upstreams: [{ name: 'docker.io', url: proxy.url, default: true }] });
+    try {
+      const layer = slow.layers[0]!;
+      const download = fetch(`${dripping.url}/v2/library/slow/blobs/${layer.digest}`).then((res) => res.arrayBuffer());
+      await expect
+        .poll(async () => {
+          await page.goto(`${dripping.url}/`);
+          return page.locator('section[aria-labelledby=downloads] progress').count();
+        }, POLL)
+        .toBe(1);
+      const row = await page.locator('section[aria-labelledby=downloads] tbody tr').textContent();
+      expect(row).toContain(layer.digest.slice(0, 19));
+      expect(row).toContain('of 1.00 MiB');
+      expect((await download).byteLength).toBe(layer.size);
+    } finally {
+      await dripping.dispose();
+      await proxy.stop();
+    }
   });
 
   it('finds a repository by search', async () => {
