@@ -21,6 +21,7 @@ import { machineFacts, memoryOf, pidByCommandLine } from './machine.ts';
 import { startNginx, type RunningNginx } from './nginx.ts';
 import { median, renderReport, type Row } from './report.ts';
 import { s3Storage } from './s3.ts';
+import { uiListing } from './ui.ts';
 
 const MiB = 1024 * 1024;
 const MB = 1e6;
@@ -52,7 +53,7 @@ const PUSH_REPS = 3;
 /** Concurrent pushes of differently seeded images (so every byte is uploaded) in the memory row. */
 const PUSH_CONCURRENT = 4;
 
-/** For working on one part: BENCH_ONLY=throughput,manifests,pull,ctr,cold,rss,push,s3 runs only those and writes no RESULTS.md. */
+/** For working on one part: BENCH_ONLY=throughput,manifests,pull,ctr,cold,rss,push,s3,ui runs only those and writes no RESULTS.md. */
 const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 const enabled = (part: string) => only === undefined || only.includes(part);
 
@@ -158,6 +159,7 @@ async function main(): Promise<void> {
   if (big) await peakMemory(upstream, big.layers[0]!);
   if (enabled('push')) await pushes(upstream, work);
   if (layered && enabled('s3')) await s3Storage({ upstream, blob: blobLayer, layered, work, freshMirror, log, rows: infoRows, details, cleanups });
+  if (enabled('ui')) rows.push(await uiListing(upstream, work, log));
 
   const setup = [
     `upstream: docker-registry (distribution 2.8) on 127.0.0.1, filesystem storage, filled with \`skopeo copy\` from OCI layouts built by test/support/images.ts (incompressible AES-CTR bytes, gzip level 0)`,

@@ -36,6 +36,7 @@ DEPS=(
   "ceph-osd         ceph-osd           the Ceph cluster's one OSD (memstore)"
   "ceph             ceph-common        Ceph cluster set-up (keyrings, monitor map, pools)"
   "radosgw          radosgw            Ceph RADOS Gateway: the S3 server of the S3 storage tests"
+  "chromium         chromium           the web UI's end-to-end tests (driven by playwright-core; never a downloaded browser)"
 )
 
 # Daemons live in sbin, which a non-root PATH often lacks.

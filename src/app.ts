@@ -17,6 +17,7 @@ import { referrerRoutes } from './routes/referrers.ts';
 import { tagRoutes } from './routes/tags.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { uploadRoutes } from './routes/uploads.ts';
+import { uiRoutes } from './ui/app.ts';
 
 export function createApp(registry: RegistryDeps, options: { readiness: readonly ReadinessCheck[] }): Hono<AppEnv> {
   const deps = registry.mirror;
@@ -41,6 +42,7 @@ export function createApp(registry: RegistryDeps, options: { readiness: readonly
   app.route('/', opsRoutes({ metrics: deps.metrics, checks: options.readiness }));
   // Replicas without a shared volume read each other's downloads in progress here (storage.s3.peerUrl).
   if (registry.peers) app.route('/', peerUploadRoutes(registry.peers));
+  if (deps.config.ui.enabled) app.route('/', uiRoutes(registry, { fetch: (request) => app.fetch(request) }));
   app.notFound((c) => {
     c.set('route', 'not_found');
     return errorResponse(c, new OciError('UNSUPPORTED', 'no such endpoint', { status: 404 }));

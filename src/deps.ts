@@ -19,6 +19,7 @@ import { NamespaceResolver } from './namespaces/resolve.ts';
 import type { RegistryDeps } from './routes/deps.ts';
 import { LocalDownloadLocks, type DownloadLocks } from './store/download-locks.ts';
 import { GarbageCollector } from './gc/collector.ts';
+import { RemovalQueue } from './cache/removal-queue.ts';
 import { DiskBudget } from './gc/disk-budget.ts';
 import { NegativeCache } from './mirror/negative-cache.ts';
 import { SingleFlight } from './mirror/single-flight.ts';
@@ -35,6 +36,8 @@ import { StorageError } from './store/storage-error.ts';
 import { viaHeader } from './upstream/loop.ts';
 import { RegistryClient } from './upstream/registry-client.ts';
 import { UpstreamTable } from './upstream/route.ts';
+import { UpstreamHealthBoard } from './upstream/health.ts';
+import { TrafficHistory } from './ui/traffic.ts';
 
 export interface Runtime {
   /** The mirror's deps (tests and the admin API reach the stores through them). */
@@ -82,7 +85,8 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   const table = new UpstreamTable(config.upstreams);
   // Marks this process's upstream requests, so a request that loops back to it is refused (loop.ts).
   const instanceId = randomBytes(6).toString('hex');
-  const clientOptions = { timeouts: config.upstreamTimeouts, retries: config.upstreamRetries, metrics, userAgent: 'ocimirror', via: viaHeader(instanceId) };
+  const upstreamHealth = new UpstreamHealthBoard();
+  const clientOptions = { timeouts: config.upstreamTimeouts, retries: config.upstreamRetries, metrics, userAgent: 'ocimirror', via: viaHeader(instanceId), health: upstreamHealth };
   const clients = new Map(config.upstreams.map((u) => [u.name, new RegistryClient(u, clientOptions)]));
   const downloads = new Map<string, InflightBlob>();
   const readers = new Map<string, number>();
@@ -135,7 +139,9 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   gc.schedule(config.gc.intervalMs);
   const auth = config.auth ? await authDeps(config.auth, config.dataDir, logger) : undefined;
   if (auth) warnPlainBasic(config, logger);
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(redirects ? { redirects } : {}), ...(peers ? { peers } : {}), ...(auth ? { auth } : {}) };
+  const traffic = new TrafficHistory(metrics);
+  if (config.ui.enabled) traffic.start();
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, removals: new RemovalQueue(), traffic, upstreamHealth, ...(redirects ? { redirects } : {}), ...(peers ? { peers } : {}), ...(auth ? { auth } : {}) };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(
@@ -168,6 +174,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     },
     close: async () => {
       clearInterval(uploadSweeper);
+      traffic.close();
       await gc.close();
       await budget.settled();
       await Promise.all([...clients.values()].map((client) => client.close()));

@@ -27,8 +27,6 @@ export const ADMIN_PREFIX = '/_ocimirror';
 
 export function adminRoutes(registry: RegistryDeps): Hono<AppEnv> {
   const deps = registry.mirror;
-  // Removals run one at a time: each computes what the others keep.
-  let removals: Promise<unknown> = Promise.resolve();
 
   return new Hono<AppEnv>()
     .get(`${ADMIN_PREFIX}/repositories`, async (c) => {
@@ -68,17 +66,13 @@ export function adminRoutes(registry: RegistryDeps): Hono<AppEnv> {
       const { routed, reference, digest } = image(c, deps);
       const dryRun = /^(1|true|yes)$/i.test(c.req.query('dryRun') ?? '');
       const target = { upstream: routed.upstream.name, repo: routed.repo };
-      const run = removals.then((): Promise<object> => (digest ? removeDigest(deps, { ...target, digest: reference }, { dryRun }) : removeTag(deps, { ...target, tag: reference }, { dryRun })));
-      removals = run.catch(() => {});
-      return c.json(await run);
+      return c.json(await registry.removals.run((): Promise<object> => (digest ? removeDigest(deps, { ...target, digest: reference }, { dryRun }) : removeTag(deps, { ...target, tag: reference }, { dryRun }))));
     })
     .delete(`${ADMIN_PREFIX}/repositories/:name{.+}`, async (c) => {
       c.set('route', 'admin_repository_delete');
       const routed = route(c, deps, c.req.param('name'));
       const dryRun = /^(1|true|yes)$/i.test(c.req.query('dryRun') ?? '');
-      const run = removals.then(() => removeRepository(deps, { upstream: routed.upstream.name, repo: routed.repo }, { dryRun }));
-      removals = run.catch(() => {});
-      return c.json(await run);
+      return c.json(await registry.removals.run(() => removeRepository(deps, { upstream: routed.upstream.name, repo: routed.repo }, { dryRun })));
     });
 }
 

@@ -59,9 +59,13 @@ export function registryAuth(deps: AuthDeps & { readonly resolver: NamespaceReso
 /** The token endpoint's URL: configured, or /auth/token on the host and scheme the client used. */
 export function realmOf(c: Context, configured: string | undefined): string {
   if (configured) return configured;
+  return `${requestIsTls(c) ? 'https' : 'http'}://${c.req.header('host') ?? 'localhost'}${TOKEN_PATH}`;
+}
+
+/** Whether the request came over one of the TLS listeners. */
+export function requestIsTls(c: Context): boolean {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  const tls = incoming ? 'encrypted' in incoming.socket && Boolean((incoming.socket as { encrypted?: boolean }).encrypted) : new URL(c.req.url).protocol === 'https:';
-  return `${tls ? 'https' : 'http'}://${c.req.header('host') ?? 'localhost'}${TOKEN_PATH}`;
+  return incoming ? 'encrypted' in incoming.socket && Boolean((incoming.socket as { encrypted?: boolean }).encrypted) : new URL(c.req.url).protocol === 'https:';
 }
 
 export function clientAddress(c: Context): string {

@@ -112,3 +112,42 @@ export async function describeRepository(deps: InventoryDeps, upstream: string, 
   }
   return { upstream, repo, name: mirrorName(deps.table, upstream, repo), tags };
 }
+
+export interface RepositoryUsage {
+  readonly tags: number;
+  /** Bytes this replica holds for the repository's tags, each digest counted once. */
+  readonly sizeBytes: number;
+  /** When a client was last served one of its blobs (ms since epoch), if ever. */
+  readonly lastAccess: number | undefined;
+}
+
+/**
+ * Tag count, size and last pull of a repository, cached or hosted, from what its tags point at
+ * (cachedTagRoots, hostedTagRoots): for a page of a listing, so that only the repositories shown are sized.
+ */
+export async function repositoryUsage(deps: InventoryDeps, roots: { readonly tags: number; readonly digests: readonly string[] }): Promise<RepositoryUsage> {
+  const tree = await walkManifests(deps, roots.digests);
+  let sizeBytes = 0;
+  let lastAccess: number | undefined;
+  for (const digest of new Set([...tree.manifests.keys(), ...tree.blobs])) {
+    const held = await deps.blobs.stat(digest);
+    if (!held) continue;
+    sizeBytes += held.size;
+    const access = (await deps.meta.getBlob(digest).catch(() => undefined))?.lastAccess;
+    if (access && (lastAccess === undefined || access > lastAccess)) lastAccess = access;
+  }
+  return { tags: roots.tags, sizeBytes, lastAccess };
+}
+
+/** What a cached repository's tags point at. */
+export async function cachedTagRoots(deps: InventoryDeps, upstream: string, repo: string): Promise<{ tags: number; digests: string[] }> {
+  const records = await deps.meta.tagRecords(upstream, repo);
+  return { tags: new Set(records.map((r) => r.tag)).size, digests: [...new Set(records.map((r) => r.digest))] };
+}
+
+/** What a hosted repository's (or override's) tags point at. */
+export async function hostedTagRoots(hosted: HostedDeps, key: string): Promise<{ tags: number; digests: string[] }> {
+  const tags = await hosted.index.listTags(key);
+  const digests = await Promise.all(tags.map((tag) => hosted.index.getTag(key, tag)));
+  return { tags: tags.length, digests: [...new Set(digests.filter((d) => d !== undefined))] };
+}

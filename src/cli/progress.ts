@@ -1,15 +1,10 @@
 // Progress of `ocimirror warm` on stderr: a bar per image redrawn in place on a terminal, plain log lines
 // otherwise (CI logs, pipes).
+import type { WarmProgress } from '../warm/warm-image.ts';
 import { formatBytes } from './format.ts';
 
-export interface ImageProgress {
-  /** The manifests are walked: this many bytes in this many blobs are to be fetched. */
-  start(totalBytes: number, totalBlobs: number): void;
-  bytes(count: number): void;
-  blobDone(): void;
-  /** The image's final line. */
-  finish(line: string, ok: boolean): void;
-}
+/** A terminal's or a log's view of one image being warmed. */
+export type ImageProgress = WarmProgress;
 
 export interface Progress {
   image(name: string): ImageProgress;

@@ -5,14 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import { text as readStdin } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
-import { digestOf, parseDigest } from '../oci/digest.ts';
-import { ImageRefError, parseImageRef, referenceOf, type ImageRef } from '../oci/image-ref.ts';
-import { MAX_MANIFEST_BYTES, resolveManifestMediaType, summarizeManifest, type Descriptor } from '../oci/manifest.ts';
-import { MANIFEST_TYPES, bareMediaType, isIndexType } from '../oci/media-types.ts';
+import { ImageRefError, parseImageRef, type ImageRef } from '../oci/image-ref.ts';
+import { isIndexType } from '../oci/media-types.ts';
 import { ConfigError } from '../config/load.ts';
 import { DEFAULT_SERVER_URL, serverUrl } from './endpoints.ts';
 import { formatBytes, shortDigest } from './format.ts';
-import { createProgress, type ImageProgress } from './progress.ts';
+import { createProgress } from './progress.ts';
+import { warmImage, type Source, type Tally, type WarmedImage } from '../warm/warm-image.ts';
 
 export const WARM_USAGE = `Usage: ocimirror warm <image>... [options]
 
@@ -31,31 +30,6 @@ Options:
 
 Progress goes to stderr (a bar per image on a terminal), the summary to stdout. Exit code 1 when any
 image failed.`;
-
-const MANIFEST_ACCEPT = MANIFEST_TYPES.join(', ');
-const MANIFEST_TIMEOUT_MS = 120_000;
-
-type Source = 'cache' | 'upstream';
-
-interface Tally {
-  count: number;
-  bytes: number;
-}
-
-export interface WarmedImage {
-  readonly image: string;
-  readonly ok: boolean;
-  readonly error?: string;
-  readonly digest?: string;
-  readonly mediaType?: string;
-  /** Image manifests (platforms, plus attestations and other artifacts an index lists). */
-  readonly images: number;
-  readonly manifests: Record<Source, Tally>;
-  readonly blobs: Record<Source, Tally>;
-  /** Blobs this image shares with an image warmed earlier in the same run (fetched once). */
-  readonly alreadyFetched: number;
-  readonly durationMs: number;
-}
 
 export async function warmCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -121,7 +95,7 @@ export async function warmCommand(argv: string[]): Promise<number> {
   const started = Date.now();
   const results: WarmedImage[] = [];
   for (const { text, ref } of refs) {
-    const result = await warmImage({ server, ref, name: text, parallel, fetched, progress: progress.image(text) });
+    const result = await warmImage({ server, ref, name: text, parallel, fetched, progress: progress.image(text), line: imageLine });
     results.push(result);
   }
   const summary = summarize(results, Date.now() - started);
@@ -135,180 +109,6 @@ export function imageList(text: string): string[] {
     .split('\n')
     .map((line) => line.replace(/#.*/, '').trim())
     .filter(Boolean);
-}
-
-interface WarmTask {
-  readonly server: string;
-  readonly ref: ImageRef;
-  readonly name: string;
-  readonly parallel: number;
-  /** Blob digests fetched earlier in this run. */
-  readonly fetched: Set<string>;
-  readonly progress: ImageProgress;
-}
-
-async function warmImage(task: WarmTask): Promise<WarmedImage> {
-  const { ref, progress } = task;
-  const started = Date.now();
-  const manifests: Record<Source, Tally> = { cache: { count: 0, bytes: 0 }, upstream: { count: 0, bytes: 0 } };
-  const blobs: Record<Source, Tally> = { cache: { count: 0, bytes: 0 }, upstream: { count: 0, bytes: 0 } };
-  let alreadyFetched = 0;
-  let images = 0;
-  let root: FetchedManifest | undefined;
-  try {
-    // Walk the manifests first (small), so the bar knows the total before the first layer.
-    root = await getManifest(task.server, ref, referenceOf(ref));
-    const wanted = new Map<string, Descriptor>();
-    const seen = new Set<string>();
-    let level: FetchedManifest[] = [root];
-    while (level.length > 0) {
-      const children: string[] = [];
-      for (const m of level) {
-        seen.add(m.digest);
-        tally(manifests[m.source], m.body.byteLength);
-        const summary = summarizeManifest(m.body);
-        if (isIndexType(resolveManifestMediaType(m.mediaType, summary) ?? '')) {
-          for (const child of summary.manifests) if (!seen.has(child.digest)) children.push(child.digest);
-          continue;
-        }
-        images++;
-        for (const d of [summary.config, ...summary.layers]) {
-          // Foreign layers (Windows base images) carry URLs and are not in any registry.
-          if (d && !(d as { urls?: unknown }).urls) wanted.set(d.digest, d);
-        }
-      }
-      const unique = [...new Set(children)].filter((d) => !seen.has(d));
-      level = [];
-      await pool(unique, task.parallel, async (digest) => {
-        level.push(await getManifest(task.server, ref, digest));
-      });
-    }
-    const todo = [...wanted.values()].filter((d) => {
-      if (!task.fetched.has(d.digest)) return true;
-      alreadyFetched++;
-      return false;
-    });
-    progress.start(
-      todo.reduce((sum, d) => sum + d.size, 0),
-      todo.length,
-    );
-    await pool(todo, task.parallel, async (d) => {
-      const source = await getBlob(task.server, ref, d, (count) => progress.bytes(count));
-      task.fetched.add(d.digest);
-      tally(blobs[source], d.size);
-      progress.blobDone();
-    });
-    const result: WarmedImage = { image: task.name, ok: true, digest: root.digest, mediaType: root.mediaType, images, manifests, blobs, alreadyFetched, durationMs: Date.now() - started };
-    progress.finish(imageLine(result), true);
-    return result;
-  } catch (err) {
-    const result: WarmedImage = {
-      image: task.name,
-      ok: false,
-      error: (err as Error).message,
-      ...(root ? { digest: root.digest, mediaType: root.mediaType } : {}),
-      images,
-      manifests,
-      blobs,
-      alreadyFetched,
-      durationMs: Date.now() - started,
-    };
-    progress.finish(`${task.name}: FAILED: ${result.error}`, false);
-    return result;
-  }
-}
-
-interface FetchedManifest {
-  readonly digest: string;
-  readonly mediaType: string;
-  readonly body: Uint8Array;
-  readonly source: Source;
-}
-
-/** The path and query under which the mirror serves `ref`'s repository. */
-function repoUrl(server: string, ref: ImageRef, tail: string): string {
-  const ns = ref.registry ? `?ns=${encodeURIComponent(ref.registry)}` : '';
-  return `${server}/v2/${ref.repository}/${tail}${ns}`;
-}
-
-async function getManifest(server: string, ref: ImageRef, reference: string): Promise<FetchedManifest> {
-  const url = repoUrl(server, ref, `manifests/${reference}`);
-  const res = await request(url, { headers: { accept: MANIFEST_ACCEPT }, signal: AbortSignal.timeout(MANIFEST_TIMEOUT_MS) }, server);
-  if (!res.ok) throw await answerError(res, `manifest ${reference}`);
-  const body = new Uint8Array(await res.arrayBuffer());
-  if (body.byteLength > MAX_MANIFEST_BYTES) throw new Error(`manifest ${reference} is over ${MAX_MANIFEST_BYTES} bytes`);
-  const digest = res.headers.get('docker-content-digest') ?? digestOf(body);
-  if (digestOf(body, parseDigest(digest).algorithm) !== digest || (reference.includes(':') && reference !== digest)) {
-    throw new Error(`manifest ${reference}: the body does not match digest ${digest}`);
-  }
-  return { digest, mediaType: bareMediaType(res.headers.get('content-type')), body, source: sourceOf(res) };
-}
-
-async function getBlob(server: string, ref: ImageRef, d: Descriptor, onBytes: (count: number) => void): Promise<Source> {
-  const res = await request(repoUrl(server, ref, `blobs/${d.digest}`), {}, server);
-  if (!res.ok || !res.body) throw await answerError(res, `blob ${shortDigest(d.digest)}`);
-  let received = 0;
-  try {
-    for await (const chunk of res.body) {
-      received += (chunk as Uint8Array).byteLength;
-      onBytes((chunk as Uint8Array).byteLength);
-    }
-  } catch (err) {
-    throw new Error(`blob ${shortDigest(d.digest)}: transfer broke off after ${received} bytes (${(err as Error).message})`, { cause: err });
-  }
-  if (received !== d.size) throw new Error(`blob ${shortDigest(d.digest)}: got ${received} bytes, the manifest says ${d.size}`);
-  return sourceOf(res);
-}
-
-async function request(url: string, init: RequestInit, server: string): Promise<Response> {
-  try {
-    return await fetch(url, init);
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    if ((err as Error).name === 'TimeoutError') throw new Error(`the mirror at ${server} did not answer in time`, { cause: err });
-    const why = cause?.code ?? cause?.message ?? (err as Error).message;
-    throw new Error(`cannot reach the mirror at ${server} (${why})`, { cause: err });
-  }
-}
-
-/** hit and stale answers came from the mirror's disk; miss (or no header: not an ocimirror) from upstream. */
-function sourceOf(res: Response): Source {
-  const cache = res.headers.get('x-ocimirror-cache');
-  return cache === 'hit' || cache === 'stale' ? 'cache' : 'upstream';
-}
-
-async function answerError(res: Response, what: string): Promise<Error> {
-  const text = await res.text().catch(() => '');
-  let detail = text.slice(0, 300);
-  try {
-    const first = (JSON.parse(text) as { errors?: { code?: string; message?: string }[] }).errors?.[0];
-    if (first) detail = `${first.code ?? ''}: ${first.message ?? ''}`;
-  } catch {
-    // not OCI error JSON
-  }
-  return new Error(`${what}: the mirror answered ${res.status}${detail ? ` (${detail})` : ''}`);
-}
-
-function tally(t: Tally, bytes: number): void {
-  t.count++;
-  t.bytes += bytes;
-}
-
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const worker = async () => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await work(item);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure !== undefined) throw failure;
 }
 
 function imageLine(r: WarmedImage): string {

@@ -77,6 +77,8 @@ export interface Config {
   readonly listen: readonly string[];
   /** The admin API's listen addresses; empty when it is off. */
   readonly admin: { readonly listen: readonly string[] };
+  /** The web UI at / (src/ui/). */
+  readonly ui: { readonly enabled: boolean };
   /** Absolute path of the data directory. */
   readonly dataDir: string;
   /** TLS listen addresses (none by default) and the certificate they serve (absolute paths). */

@@ -148,6 +148,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
   return {
     listen,
     admin: { listen: parsed.admin === false ? [] : [parsed.admin.listen].flat() },
+    ui: { enabled: typeof parsed.ui === 'boolean' ? parsed.ui : parsed.ui.enabled },
     dataDir: resolve(cwd, parsed.dataDir),
     tls: {
       listen: tlsListen,

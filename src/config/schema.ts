@@ -145,6 +145,8 @@ export const configSchema = z
     admin: z
       .union([z.literal(false), z.object({ listen: z.union([listenAddress, z.array(listenAddress)]).default(DEFAULT_ADMIN_LISTEN) }).strict()])
       .default({ listen: DEFAULT_ADMIN_LISTEN }),
+    /** The web UI at / on the registry's listeners (src/ui/); false turns it off. */
+    ui: z.union([z.boolean(), z.object({ enabled: z.boolean().default(true) }).strict()]).default(true),
     /** TLS listeners (DNS-spoof mode) next to the plain ones; the certificate comes from `ocimirror tls init`. */
     tls: z
       .object({

@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpstreamConfig } from '../config/config.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { UpstreamHealthBoard } from './health.ts';
 import { basicAuthorization, parseChallenge, type Challenge } from './challenge.ts';
 import { discard } from './body.ts';
 import { TimeoutError, UpstreamUnavailableError, type UpstreamFailure } from './errors.ts';
@@ -48,6 +49,8 @@ export interface RegistryClientOptions {
   readonly via?: string;
   /** Where the upstream lives, when known better than its URL or address say (see TargetPolicy). */
   readonly upstreamHome?: readonly AddressClass[];
+  /** Told of every answer and failure (the web UI's dashboard). */
+  readonly health?: UpstreamHealthBoard;
 }
 
 const MAX_REDIRECTS = 5;
@@ -110,9 +113,12 @@ export class RegistryClient {
         await sleep(delay);
       }
       let res: UpstreamResponse;
+      const sent = Date.now();
       try {
         res = await this.#authenticated(req, deadline);
+        this.#options.health?.answered(this.upstream.name, res.status, res.headers, Date.now() - sent);
       } catch (err) {
+        this.#options.health?.failed(this.upstream.name, (err as Error).message);
         if (err instanceof TokenAuthError) {
           // 508: the realm leads back to this mirror (loop.ts); asking again would not change that.
           if (err.status >= 500 && err.status !== 508) {
