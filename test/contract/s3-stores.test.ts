@@ -4,7 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { S3Bucket } from '../../src/store/s3-bucket.ts';
+import { MultipartLedger } from '../../src/store/s3-multipart.ts';
 import { S3BlobStore } from '../../src/store/s3-blob-store.ts';
 import { S3HostedIndex } from '../../src/store/s3-hosted-index.ts';
 import { startCeph, type RunningCeph } from '../support/ceph.ts';
@@ -88,6 +90,29 @@ describe('S3BlobStore in the bucket', () => {
       expect(await ceph.listKeys(`${prefix}blobs/`)).toEqual([`${prefix}blobs/sha256/${sha256(bytes).slice(7)}`]);
     } finally {
       store.close();
+      await removeTempDir(dir);
+    }
+  });
+
+  it('a crash between creating an upload and writing its id down: the next start finds it by its key', async () => {
+    const dir = await makeTempDir('s3-restart-intent');
+    const prefix = `t-${randomBytes(6).toString('hex')}/`;
+    const scratchDir = join(dir, 'scratch');
+    const bucket = new S3Bucket(bucketOptions(prefix));
+    try {
+      // What the crashed run did: wrote down the key, and the gateway created the upload; then it died.
+      const crashed = bucket.key('blobs/crashed');
+      await new MultipartLedger(join(scratchDir, 'multipart')).intend(crashed);
+      await bucket.client.send(new CreateMultipartUploadCommand({ Bucket: ceph.bucket, Key: crashed }));
+      // Another replica's upload under the same prefix, just begun: not this replica's to abort.
+      const other = bucket.key('blobs/other');
+      await bucket.client.send(new CreateMultipartUploadCommand({ Bucket: ceph.bucket, Key: other }));
+      const restarted = new S3BlobStore({ ...bucketOptions(prefix), scratchDir });
+      expect(await restarted.init({ staleUploadsMs: 24 * 3_600_000 })).toBe(1);
+      expect((await ceph.listMultipartUploads(prefix)).map((u) => u.key)).toEqual([other]);
+      restarted.close();
+    } finally {
+      bucket.close();
       await removeTempDir(dir);
     }
   });
