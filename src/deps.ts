@@ -21,6 +21,8 @@ import { LocalDownloadLocks, type DownloadLocks } from './store/download-locks.t
 import { GarbageCollector } from './gc/collector.ts';
 import { DiskBudget } from './gc/disk-budget.ts';
 import { NegativeCache } from './mirror/negative-cache.ts';
+import { Prefetcher } from './mirror/prefetch.ts';
+import { prefetchBlob } from './mirror/pull-blob.ts';
 import { SingleFlight } from './mirror/single-flight.ts';
 import type { ReadinessCheck } from './routes/ops.ts';
 import { DiskBlobStore } from './store/disk-blob-store.ts';
@@ -95,6 +97,15 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     logger,
   });
   void budget.start();
+  const prefetch = new Prefetcher({
+    download: (routed, digest) => prefetchBlob(deps, routed, digest),
+    cacheBytes: () => budget.bytes,
+    maxBytes: config.cache.maxSizeBytes,
+    unusedAfterMs: config.cache.prefetchUnusedAfterMs,
+    metrics,
+    logger,
+    now: Date.now,
+  });
   const deps: ProxyDeps = {
     config,
     instanceId,
@@ -119,6 +130,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     negative: new NegativeCache(config.cache.negativeTtlMs),
     blobStarts: new SingleFlight<InflightBlob | undefined>(),
     manifestFetches: new SingleFlight<unknown>(),
+    prefetch,
     metrics,
     logger,
     now: Date.now,
@@ -163,6 +175,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
       while (downloads.size > 0) await Promise.all([...downloads.values()].map((d) => d.finished));
     },
     close: async () => {
+      prefetch.stop();
       clearInterval(uploadSweeper);
       await gc.close();
       await budget.settled();

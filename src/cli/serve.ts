@@ -122,6 +122,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
       stopping = true;
       logger.info({ signal, grace_ms: config.shutdownGraceMs }, 'stopping: finishing responses and downloads in progress');
       const deadline = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
+      // Downloads only prefetch wanted are not worth the grace period: they end now, nothing of them cached.
+      runtime.deps.prefetch.stop();
       await Promise.race([Promise.all([server.close(config.shutdownGraceMs), admin?.close(config.shutdownGraceMs), runtime.idle()]), deadline]);
       await runtime.close();
       logger.info('stopped');
