@@ -17,6 +17,7 @@ import type { HostedDeps } from './hosted/deps.ts';
 import type { CachedManifest, InflightBlob, ProxyDeps } from './mirror/deps.ts';
 import { NamespaceResolver } from './namespaces/resolve.ts';
 import type { RegistryDeps } from './routes/deps.ts';
+import { HotManifests } from './routes/hot-manifests.ts';
 import { LocalDownloadLocks, type DownloadLocks } from './store/download-locks.ts';
 import { GarbageCollector } from './gc/collector.ts';
 import { DiskBudget } from './gc/disk-budget.ts';
@@ -144,7 +145,8 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   gc.schedule(config.gc.intervalMs);
   const auth = config.auth ? await authDeps(config.auth, config.dataDir, logger) : undefined;
   if (auth) warnPlainBasic(config, logger);
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(auth ? { auth } : {}) };
+  // With client authentication every request is checked: no replayed answers then.
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(auth ? { auth } : { hot: new HotManifests(deps) }) };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(

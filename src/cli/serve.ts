@@ -136,7 +136,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
 /** The public listeners, then the admin API's; on a ListenError nothing stays open. */
 async function startListeners(runtime: Runtime, config: Config, logger: Logger): Promise<{ server: RunningServer; admin: RunningServer | undefined }> {
-  const server = await listen(createApp(runtime.registry, { readiness: runtime.readiness }), config.listen, config.tls);
+  const server = await listen(createApp(runtime.registry, { readiness: runtime.readiness }), config.listen, config.tls, runtime.registry.hot);
   try {
     return { server, admin: await startAdmin(runtime.registry, logger) };
   } catch (err) {

@@ -4,6 +4,7 @@ import type { GarbageCollector } from '../gc/collector.ts';
 import type { HostedDeps } from '../hosted/deps.ts';
 import type { ProxyDeps } from '../mirror/deps.ts';
 import type { NamespaceResolver } from '../namespaces/resolve.ts';
+import type { HotManifests } from './hot-manifests.ts';
 
 export interface RegistryDeps {
   readonly resolver: NamespaceResolver;
@@ -12,4 +13,6 @@ export interface RegistryDeps {
   readonly gc: GarbageCollector;
   /** Client authentication; undefined when it is off. */
   readonly auth?: AuthDeps;
+  /** Cached tags' answers replayed in front of hono; undefined when client authentication is on. */
+  readonly hot?: HotManifests;
 }
