@@ -10,6 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FaultProxy } from '../support/fault-proxy.ts';
 import { buildImage, buildIndex, pushImage, type BuiltImage, type BuiltIndex } from '../support/images.ts';
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
+import { startMirrorProcess } from '../support/mirror-process.ts';
 import type { RunningRegistry } from '../support/registry.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
@@ -220,4 +221,21 @@ describe('layer prefetch', () => {
     await registry.settle();
     for (const digest of blobsOf(image)) expect(upstreamBlobGets([digest])).toHaveLength(1);
   });
+
+  it('ends the prefetch downloads no client asked for on SIGTERM, instead of waiting for them', async () => {
+    // The mirror as `serve` runs it, with a long grace; every prefetch download would take ~16 s.
+    proxy.setFault({ dripBytesPerSec: 32 * 1024 });
+    const served = await startMirrorProcess({ dataDir: join(stack.work, 'sigterm-data'), shutdownGrace: '60s', upstreams: [{ name: 'docker.io', url: proxy.url, aliases: ['docker.io'], default: true }] });
+    const res = await fetch(`${served.url}/v2/library/narrow/manifests/v1`, { headers: { accept: OCI_MANIFEST } });
+    expect(res.status).toBe(200);
+    await sleep(500); // the downloads are under way, far from done
+    const stopping = Date.now();
+    expect(await served.terminate(60_000)).toEqual({ code: 0, signal: null });
+    expect(Date.now() - stopping).toBeLessThan(8_000);
+    const logs = served.logs();
+    expect(logs.some((l) => l.msg === 'stopped')).toBe(true);
+    // The layers were broken off (the small config may have arrived in time).
+    const layers = new Set(images.get('narrow')!.layers.map((l) => l.digest));
+    expect(logs.filter((l) => l.msg === 'blob cached' && layers.has(l.digest as string))).toEqual([]);
+  }, 60_000);
 });
