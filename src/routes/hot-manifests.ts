@@ -24,6 +24,11 @@ export interface HotAnswer {
   readonly repo: string;
 }
 
+interface Entry extends HotAnswer {
+  /** upstream and repo as JSON strings, for the access line. */
+  readonly quoted: { readonly upstream: string; readonly repo: string };
+}
+
 export type HotManifestDeps = Pick<ProxyDeps, 'meta' | 'manifests' | 'metrics' | 'logger' | 'now'>;
 
 /** Distinct (Host, URL, Accept) answers kept; each is a few hundred bytes besides the shared manifest. */
@@ -31,7 +36,7 @@ const MAX_ENTRIES = 4096;
 
 export class HotManifests {
   readonly #deps: HotManifestDeps;
-  readonly #answers = new LRUCache<string, HotAnswer>({ max: MAX_ENTRIES });
+  readonly #answers = new LRUCache<string, Entry>({ max: MAX_ENTRIES });
   readonly #ids = new RequestIds();
   readonly #out: { write(line: string): unknown };
 
@@ -43,7 +48,7 @@ export class HotManifests {
   /** The full path answered `req` with a hit or a fresh fetch of this tag: the same request may be replayed. */
   remember(req: IncomingMessage, answer: HotAnswer): void {
     const key = keyOf(req);
-    if (key !== undefined) this.#answers.set(key, answer);
+    if (key !== undefined) this.#answers.set(key, { ...answer, quoted: { upstream: JSON.stringify(answer.upstream), repo: JSON.stringify(answer.repo) } });
   }
 
   /**
@@ -75,7 +80,7 @@ export class HotManifests {
   }
 
   /** The access line and metrics of the full path (http/access-log.ts), built by hand: same fields, same order. */
-  #log(req: IncomingMessage, res: ServerResponse, hot: HotAnswer, started: number, size: number): void {
+  #log(req: IncomingMessage, res: ServerResponse, hot: Entry, started: number, size: number): void {
     const { metrics, logger } = this.#deps;
     const method = req.method!;
     const durationS = (performance.now() - started) / 1000;
@@ -84,27 +89,15 @@ export class HotManifests {
     if (!logger.isLevelEnabled('info')) return;
     const url = req.url!;
     const query = url.indexOf('?');
-    const line = {
-      level: 30,
-      time: new Date().toISOString(),
-      pid: process.pid,
-      name: 'ocimirror',
-      reqId: this.#ids.next(),
-      method,
-      path: query < 0 ? url : url.slice(0, query),
-      ns: query < 0 ? undefined : new URLSearchParams(url.slice(query + 1)).get('ns')?.slice(0, 255),
-      route: 'manifest',
-      status: 200,
-      duration_ms: Math.round(durationS * 1000),
-      size_bytes: size,
-      complete: res.writableFinished,
-      cache: 'hit',
-      upstream: hot.upstream,
-      repo: hot.repo,
-      userAgent: req.headers['user-agent'],
-      msg: 'request',
-    };
-    this.#out.write(`${JSON.stringify(line)}\n`);
+    const ns = query < 0 ? undefined : new URLSearchParams(url.slice(query + 1)).get('ns')?.slice(0, 255);
+    const userAgent = req.headers['user-agent'];
+    // What pino writes for the full path's line (http/access-log.ts), field for field; strings quoted by JSON.stringify.
+    this.#out.write(
+      `{"level":30,"time":"${new Date().toISOString()}","pid":${process.pid},"name":"ocimirror","reqId":"${this.#ids.next()}","method":${JSON.stringify(method)},` +
+        `"path":${JSON.stringify(query < 0 ? url : url.slice(0, query))},${ns === undefined ? '' : `"ns":${JSON.stringify(ns)},`}"route":"manifest","status":200,` +
+        `"duration_ms":${Math.round(durationS * 1000)},"size_bytes":${size},"complete":${res.writableFinished},"cache":"hit","upstream":${hot.quoted.upstream},"repo":${hot.quoted.repo},` +
+        `${userAgent === undefined ? '' : `"userAgent":${JSON.stringify(userAgent)},`}"msg":"request"}\n`,
+    );
   }
 }
 
