@@ -15,6 +15,7 @@ import { makeTempDir, removeTempDir } from '../test/support/tmp.ts';
 import { htpasswdLine } from '../test/support/htpasswd.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
 import { accessLogFrom, blobGets } from './access-log.ts';
+import { ctrPulls } from './ctr-pull.ts';
 import { curlDownloads, hashedDownload, parallelThroughput, runWrk, type WrkResult } from './clients.ts';
 import { machineFacts, memoryOf, pidByCommandLine } from './machine.ts';
 import { startNginx, type RunningNginx } from './nginx.ts';
@@ -47,7 +48,7 @@ const PUSH_REPS = 3;
 /** Concurrent pushes of differently seeded images (so every byte is uploaded) in the memory row. */
 const PUSH_CONCURRENT = 4;
 
-/** For working on one part: BENCH_ONLY=throughput,manifests,pull,cold,rss,push runs only those and writes no RESULTS.md. */
+/** For working on one part: BENCH_ONLY=throughput,manifests,pull,ctr,cold,rss,push runs only those and writes no RESULTS.md. */
 const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 const enabled = (part: string) => only === undefined || only.includes(part);
 
@@ -131,6 +132,11 @@ async function main(): Promise<void> {
     const proxy = await startFaultProxy(upstream.url, { fault: { dripBytesPerSec: LINK_BYTES_PER_SEC } });
     cleanups.push(() => proxy.stop());
     await coldPulls(upstream, layered, work, { proxy, bytesPerSec: LINK_BYTES_PER_SEC });
+  }
+  if (enabled('ctr')) {
+    const proxy = await startFaultProxy(upstream.url, { fault: { dripBytesPerSec: LINK_BYTES_PER_SEC } });
+    cleanups.push(() => proxy.stop());
+    await ctrPulls({ upstream, link: { proxy, bytesPerSec: LINK_BYTES_PER_SEC }, work, freshMirror, log, rows, details });
   }
   if (enabled('cold')) await coldConcurrentClients(upstream, blobLayer);
   if (big) await peakMemory(upstream, big.layers[0]!);
