@@ -31,12 +31,14 @@ interface Entry extends HotAnswer {
 
 export type HotManifestDeps = Pick<ProxyDeps, 'meta' | 'manifests' | 'metrics' | 'logger' | 'now'>;
 
-/** Distinct (Host, URL, Accept) answers kept; each is a few hundred bytes besides the shared manifest. */
+/** Distinct (Host, URL, Accept) answers kept. */
 const MAX_ENTRIES = 4096;
+/** Bytes of manifests they may hold (an entry keeps its manifest even once the manifest LRU let it go). */
+const MAX_BYTES = 64 * 1024 * 1024;
 
 export class HotManifests {
   readonly #deps: HotManifestDeps;
-  readonly #answers = new LRUCache<string, Entry>({ max: MAX_ENTRIES });
+  readonly #answers = new LRUCache<string, Entry>({ max: MAX_ENTRIES, maxSize: MAX_BYTES, sizeCalculation: (entry) => entry.manifest.body.byteLength + 1024 });
   readonly #ids = new RequestIds();
   readonly #out: { write(line: string): unknown };
 
