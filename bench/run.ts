@@ -133,11 +133,7 @@ async function main(): Promise<void> {
     cleanups.push(() => proxy.stop());
     await coldPulls(upstream, layered, work, { proxy, bytesPerSec: LINK_BYTES_PER_SEC });
   }
-  if (enabled('ctr')) {
-    const proxy = await startFaultProxy(upstream.url, { fault: { dripBytesPerSec: LINK_BYTES_PER_SEC } });
-    cleanups.push(() => proxy.stop());
-    await ctrPulls({ upstream, link: { proxy, bytesPerSec: LINK_BYTES_PER_SEC }, work, freshMirror, log, rows, details });
-  }
+  if (enabled('ctr')) await ctrPulls({ upstream, work, cleanups, freshMirror, log, rows, details });
   if (enabled('cold')) await coldConcurrentClients(upstream, blobLayer);
   if (big) await peakMemory(upstream, big.layers[0]!);
   if (enabled('push')) await pushes(upstream, work);

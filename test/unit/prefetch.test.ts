@@ -27,9 +27,11 @@ function manifestWith(layers: number, size = 100): CachedManifest {
 /** A download the test ends by hand. */
 class FakeDownload {
   cancelled = false;
+  readonly digest: string;
   readonly finished: Promise<void>;
   end!: () => void;
-  constructor(readonly digest: string) {
+  constructor(digest: string) {
+    this.digest = digest;
     this.finished = new Promise((resolve) => (this.end = resolve));
   }
   cancel(): void {
