@@ -6,6 +6,7 @@ import { LRUCache } from 'lru-cache';
 import { Authorizer } from './auth/authorizer.ts';
 import type { AuthDeps } from './auth/gate.ts';
 import { HtpasswdUsers } from './auth/htpasswd.ts';
+import { hotPullCheck } from './auth/hot-pull.ts';
 import { LoginLimiter } from './auth/rate-limit.ts';
 import { ScopedTokens } from './auth/scoped-tokens.ts';
 import { TokenService } from './auth/token-service.ts';
@@ -145,8 +146,9 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   gc.schedule(config.gc.intervalMs);
   const auth = config.auth ? await authDeps(config.auth, config.dataDir, logger) : undefined;
   if (auth) warnPlainBasic(config, logger);
-  // With client authentication every request is checked: no replayed answers then.
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, ...(auth ? { auth } : { hot: new HotManifests(deps) }) };
+  // With client authentication on, every replayed answer first passes the gate's pull check.
+  const hot = new HotManifests(deps, auth ? hotPullCheck(auth) : undefined);
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, hot, ...(auth ? { auth } : {}) };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(

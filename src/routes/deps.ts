@@ -13,6 +13,6 @@ export interface RegistryDeps {
   readonly gc: GarbageCollector;
   /** Client authentication; undefined when it is off. */
   readonly auth?: AuthDeps;
-  /** Cached tags' answers replayed in front of hono; undefined when client authentication is on. */
+  /** Cached tags' answers replayed in front of hono. */
   readonly hot?: HotManifests;
 }

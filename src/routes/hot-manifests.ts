@@ -4,12 +4,15 @@
 // pino child logger. Only an answer the full path gave for exactly this request (Host, URL, Accept) is
 // replayed, and only while the full path would give it again: the tag record still names the same
 // digest and is within its upstream's tag TTL, and the manifest is still in the hot-manifest LRU.
-// Off with client authentication (every request must be checked), for overridable upstreams (a push
-// may answer instead) and for requests that came through other mirrors (Via: loop detection).
+// With client authentication on, every replay first passes the gate's own pull check (auth/hot-pull.ts);
+// off for overridable upstreams (a push may answer instead) and for requests that came through other
+// mirrors (Via: loop detection).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import { pino } from 'pino';
+import type { HotPullCheck } from '../auth/hot-pull.ts';
 import type { CachedManifest, ProxyDeps } from '../mirror/deps.ts';
+import type { Target } from '../namespaces/resolve.ts';
 import type { TagKey } from '../store/metadata-store.ts';
 import { RequestIds } from '../http/request-ids.ts';
 
@@ -22,6 +25,8 @@ export interface HotAnswer {
   readonly headers: Readonly<Record<string, string>>;
   readonly upstream: string;
   readonly repo: string;
+  /** Where the request was routed (what the pull check authorizes). */
+  readonly target: Target;
 }
 
 interface Entry extends HotAnswer {
@@ -42,8 +47,12 @@ export class HotManifests {
   readonly #ids = new RequestIds();
   readonly #out: { write(line: string): unknown };
 
-  constructor(deps: HotManifestDeps) {
+  readonly #allowed: HotPullCheck | undefined;
+
+  /** `allowed`: with client authentication on, the pull check every replay must pass. */
+  constructor(deps: HotManifestDeps, allowed?: HotPullCheck) {
     this.#deps = deps;
+    this.#allowed = allowed;
     this.#out = (deps.logger as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym]!;
   }
 
@@ -62,6 +71,12 @@ export class HotManifests {
     const hot = key === undefined ? undefined : this.#answers.get(key);
     if (!hot) return false;
     const started = performance.now();
+    let user: string | undefined;
+    if (this.#allowed) {
+      const allowed = await this.#allowed(req.headers.authorization, hot.target).catch(() => false as const);
+      if (!allowed) return false;
+      user = allowed.user;
+    }
     const record = await this.#deps.meta.getTag(hot.tag).catch(() => undefined);
     const { manifest } = hot;
     if (!record || record.digest !== manifest.digest || this.#deps.now() - record.fetchedAt >= hot.tagTtlMs || this.#deps.manifests.get(manifest.digest) !== manifest) {
@@ -77,12 +92,12 @@ export class HotManifests {
       metrics.servedBytes.inc({ source: 'cache' }, manifest.body.byteLength);
       res.end(manifest.body);
     }
-    res.once('close', () => this.#log(req, res, hot, started, head ? 0 : manifest.body.byteLength));
+    res.once('close', () => this.#log(req, res, hot, started, head ? 0 : manifest.body.byteLength, user));
     return true;
   }
 
   /** The access line and metrics of the full path (http/access-log.ts), built by hand: same fields, same order. */
-  #log(req: IncomingMessage, res: ServerResponse, hot: Entry, started: number, size: number): void {
+  #log(req: IncomingMessage, res: ServerResponse, hot: Entry, started: number, size: number, user: string | undefined): void {
     const { metrics, logger } = this.#deps;
     const method = req.method!;
     const durationS = (performance.now() - started) / 1000;
@@ -98,7 +113,7 @@ export class HotManifests {
       `{"level":30,"time":"${new Date().toISOString()}","pid":${process.pid},"name":"ocimirror","reqId":"${this.#ids.next()}","method":${JSON.stringify(method)},` +
         `"path":${JSON.stringify(query < 0 ? url : url.slice(0, query))},${ns === undefined ? '' : `"ns":${JSON.stringify(ns)},`}"route":"manifest","status":200,` +
         `"duration_ms":${Math.round(durationS * 1000)},"size_bytes":${size},"complete":${res.writableFinished},"cache":"hit","upstream":${hot.quoted.upstream},"repo":${hot.quoted.repo},` +
-        `${userAgent === undefined ? '' : `"userAgent":${JSON.stringify(userAgent)},`}"msg":"request"}\n`,
+        `${user === undefined ? '' : `"user":${JSON.stringify(user)},`}${userAgent === undefined ? '' : `"userAgent":${JSON.stringify(userAgent)},`}"msg":"request"}\n`,
     );
   }
 }

@@ -44,6 +44,7 @@ export function manifestRoutes(deps: RegistryDeps): Hono<AppEnv> {
             headers: { ...headers, 'x-ocimirror-cache': 'hit', 'docker-distribution-api-version': 'registry/2.0', 'oci-namespace': upstream.name },
             upstream: upstream.name,
             repo,
+            target,
           });
         }
       }

@@ -1,10 +1,13 @@
 // The hot path for cached tags (routes/hot-manifests.ts): a repeated request for a cached tag is answered
 // in front of hono, and what the client, the operator's log and Prometheus see is what the full path
 // gives: the same status, headers and body, the same access line fields in the same order, the same
-// counters. It never serves a tag past its TTL, nor a tag `ocimirror rm` dropped.
+// counters. It never serves a tag past its TTL, nor a tag `ocimirror rm` dropped; with client
+// authentication on, it answers only callers the gate lets pull, and leaves every refusal to the gate.
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { htpasswdLine } from '../support/htpasswd.ts';
 import { buildImage, pushImage, type BuiltImage } from '../support/images.ts';
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
@@ -124,5 +127,66 @@ describe('a cached tag asked for again', () => {
     expect(again.status).toBe(200);
     expect(again.headers.get('x-ocimirror-cache')).toBe('miss');
     expect(replayed).toBe(before);
+  });
+});
+
+describe('with client authentication on', () => {
+  let authed: RunningMirror;
+  let authedReplays = 0;
+
+  beforeAll(async () => {
+    const htpasswd = join(work, 'htpasswd');
+    await writeFile(htpasswd, `${await htpasswdLine('alice', 'alice-password')}\n`);
+    await pushImage(v1, registry, 'library/private:1');
+    authed = await startMirror({
+      upstreams: [{ name: 'docker.io', url: registry.url, aliases: ['docker.io'], default: true, prefetch: false }],
+      auth: { htpasswd, anonymous: [], rules: [{ repos: ['library/private'], users: ['alice'], actions: ['pull'] }] },
+    });
+    const hot = authed.runtime.registry.hot!;
+    const handle = hot.handle.bind(hot);
+    hot.handle = async (req, res) => {
+      const answered = await handle(req, res);
+      if (answered) authedReplays++;
+      return answered;
+    };
+  }, 60_000);
+
+  afterAll(async () => {
+    await authed?.dispose();
+  });
+
+  const tokenFor = async (scope: string) => {
+    const res = await fetch(`${authed.url}/auth/token?service=ocimirror&scope=${scope}`, { headers: { authorization: `Basic ${Buffer.from('alice:alice-password').toString('base64')}` } });
+    return ((await res.json()) as { token: string }).token;
+  };
+  const pull = (headers: Record<string, string> = {}) => fetch(`${authed.url}/v2/library/private/manifests/1`, { headers: { accept: OCI_MANIFEST, ...headers } });
+
+  it('replays for a Bearer token that may pull, naming its user in the access line', async () => {
+    const token = await tokenFor('repository:library/private:pull');
+    const first = await pull({ authorization: `Bearer ${token}` });
+    expect(first.status).toBe(200);
+    await first.arrayBuffer();
+    const again = await pull({ authorization: `Bearer ${token}` });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('docker-content-digest')).toBe(v1.manifestDigest);
+    await again.arrayBuffer();
+    expect(authedReplays).toBe(1);
+    for (let i = 0; i < 200 && !authed.logs().some((l) => l.msg === 'request' && l.cache === 'hit'); i++) await sleep(10);
+    expect(authed.logs().filter((l) => l.msg === 'request' && l.cache === 'hit').at(-1)).toMatchObject({ user: 'alice', status: 200, route: 'manifest' });
+  });
+
+  it('leaves callers without the right to the gate: 401 with its challenge, insufficient_scope, Basic', async () => {
+    const before = authedReplays;
+    const anonymous = await pull();
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toContain('scope="repository:library/private:pull"');
+    const otherScope = await pull({ authorization: `Bearer ${await tokenFor('repository:library/other:pull')}` });
+    expect(otherScope.status).toBe(401);
+    expect(otherScope.headers.get('www-authenticate')).toContain('insufficient_scope');
+    const bad = await pull({ authorization: 'Bearer not-a-token' });
+    expect(bad.status).toBe(401);
+    const basic = await pull({ authorization: `Basic ${Buffer.from('alice:alice-password').toString('base64')}` });
+    expect(basic.status).toBe(200);
+    expect(authedReplays).toBe(before);
   });
 });
