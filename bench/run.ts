@@ -41,9 +41,6 @@ const WRK_CONNECTIONS = 50;
 const COLD_PULL_REPS = 3;
 /** The per-connection rate of the throttled link in the information-only cold pull row (400 Mbit/s). */
 const LINK_BYTES_PER_SEC = 50 * 1_000_000;
-/** The kubelet-shaped pull (ctr, 3 downloads at a time): CTR_LAYERS layers of CTR_LAYER_MIB MiB, behind the link. */
-const CTR_LAYERS = 8;
-const CTR_LAYER_MIB = 16;
 const COLD_CLIENTS = 100;
 const RSS_CLIENTS = 50;
 /** The pushed image: PUSH_LAYERS layers of PUSH_LAYER_MIB MiB of incompressible bytes each (1 GiB). */
@@ -111,14 +108,6 @@ async function main(): Promise<void> {
         Array.from({ length: PULL_LAYERS }, (_, i) => ({ randomBytes: PULL_LAYER_MIB * MiB, seed: `bench-layer-${i}` })),
       )
     : undefined;
-  const manyLayers = enabled('ctr')
-    ? await buildAndPush(
-        upstream,
-        work,
-        'bench/ctr:1',
-        Array.from({ length: CTR_LAYERS }, (_, i) => ({ randomBytes: CTR_LAYER_MIB * MiB, seed: `bench-ctr-layer-${i}` })),
-      )
-    : undefined;
   const blobLayer = blob.layers[0]!;
   log('images pushed');
 
@@ -140,21 +129,13 @@ async function main(): Promise<void> {
 
   if (enabled('throughput')) await cachedBlobThroughput(upstream, peer, blobUrls, blobLayer);
   if (enabled('manifests')) await cachedManifests(upstream, mirror.process, peer, nginx, blob);
-  const pullRows = layered && enabled('pull');
-  if (pullRows || manyLayers) {
+  if (layered && enabled('pull')) {
+    await coldPulls(upstream, layered, work);
     const proxy = await startFaultProxy(upstream.url, { fault: { dripBytesPerSec: LINK_BYTES_PER_SEC } });
     cleanups.push(() => proxy.stop());
-    const link = { proxy, bytesPerSec: LINK_BYTES_PER_SEC };
-    if (pullRows) {
-      await coldPulls(upstream, layered, work);
-      await coldPulls(upstream, layered, work, link);
-    }
-    if (manyLayers) {
-      const { row, detail } = await ctrPulls({ image: manyLayers, reference: 'bench/ctr:1', link, reps: COLD_PULL_REPS, freshMirror: (source) => freshMirror(source), log });
-      rows.push(row);
-      details.push(detail, '');
-    }
+    await coldPulls(upstream, layered, work, { proxy, bytesPerSec: LINK_BYTES_PER_SEC });
   }
+  if (enabled('ctr')) await ctrPulls({ upstream, work, cleanups, freshMirror, log, rows, details });
   if (enabled('cold')) await coldConcurrentClients(upstream, blobLayer);
   if (big) await peakMemory(upstream, big.layers[0]!);
   if (enabled('push')) await pushes(upstream, work);

@@ -6,6 +6,7 @@ import { LRUCache } from 'lru-cache';
 import { Authorizer } from './auth/authorizer.ts';
 import type { AuthDeps } from './auth/gate.ts';
 import { HtpasswdUsers } from './auth/htpasswd.ts';
+import { hotPullCheck } from './auth/hot-pull.ts';
 import { LoginLimiter } from './auth/rate-limit.ts';
 import { ScopedTokens } from './auth/scoped-tokens.ts';
 import { TokenService } from './auth/token-service.ts';
@@ -17,11 +18,14 @@ import type { HostedDeps } from './hosted/deps.ts';
 import type { CachedManifest, InflightBlob, ProxyDeps } from './mirror/deps.ts';
 import { NamespaceResolver } from './namespaces/resolve.ts';
 import type { RegistryDeps } from './routes/deps.ts';
+import { HotManifests } from './routes/hot-manifests.ts';
 import { LocalDownloadLocks, type DownloadLocks } from './store/download-locks.ts';
 import { GarbageCollector } from './gc/collector.ts';
 import { RemovalQueue } from './cache/removal-queue.ts';
 import { DiskBudget } from './gc/disk-budget.ts';
 import { NegativeCache } from './mirror/negative-cache.ts';
+import { Prefetcher } from './mirror/prefetch.ts';
+import { prefetchBlob } from './mirror/pull-blob.ts';
 import { SingleFlight } from './mirror/single-flight.ts';
 import type { ReadinessCheck } from './routes/ops.ts';
 import { DiskBlobStore } from './store/disk-blob-store.ts';
@@ -102,6 +106,15 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     logger,
   });
   void budget.start();
+  const prefetch = new Prefetcher({
+    download: (routed, digest) => prefetchBlob(deps, routed, digest),
+    cacheBytes: () => budget.bytes,
+    maxBytes: config.cache.maxSizeBytes,
+    unusedAfterMs: config.cache.prefetchUnusedAfterMs,
+    metrics,
+    logger,
+    now: Date.now,
+  });
   const deps: ProxyDeps = {
     config,
     instanceId,
@@ -126,6 +139,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
     negative: new NegativeCache(config.cache.negativeTtlMs),
     blobStarts: new SingleFlight<InflightBlob | undefined>(),
     manifestFetches: new SingleFlight<unknown>(),
+    prefetch,
     metrics,
     logger,
     now: Date.now,
@@ -141,7 +155,9 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   if (auth) warnPlainBasic(config, logger);
   const traffic = new TrafficHistory(metrics);
   if (config.ui.enabled) traffic.start();
-  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, removals: new RemovalQueue(), traffic, upstreamHealth, ...(redirects ? { redirects } : {}), ...(peers ? { peers } : {}), ...(auth ? { auth } : {}) };
+  // With client authentication on, every replayed answer first passes the gate's pull check.
+  const hot = new HotManifests(deps, auth ? hotPullCheck(auth) : undefined);
+  const registry: RegistryDeps = { resolver: new NamespaceResolver(table, config.hosted.namespaces), hosted, mirror: deps, gc, removals: new RemovalQueue(), traffic, upstreamHealth, hot, ...(redirects ? { redirects } : {}), ...(peers ? { peers } : {}), ...(auth ? { auth } : {}) };
   // Abandoned push uploads (a client that died mid-push) go after hosted.uploadTtl without a byte.
   const expireUploads = () =>
     blobs.expireSessions(config.hosted.uploadTtlMs).then(
@@ -173,6 +189,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
       while (downloads.size > 0) await Promise.all([...downloads.values()].map((d) => d.finished));
     },
     close: async () => {
+      prefetch.stop();
       clearInterval(uploadSweeper);
       traffic.close();
       await gc.close();

@@ -1,6 +1,6 @@
 // Listens on every configured address and stops gracefully.
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
@@ -27,7 +27,12 @@ export interface TlsListen {
   readonly keyFile: string;
 }
 
-export async function listen(app: Hono<AppEnv>, addresses: readonly string[], tls?: TlsListen): Promise<RunningServer> {
+/** Answers a request ahead of the app (routes/hot-manifests.ts); false: the app answers it. */
+export interface FrontHandler {
+  handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+}
+
+export async function listen(app: Hono<AppEnv>, addresses: readonly string[], tls?: TlsListen, front?: FrontHandler): Promise<RunningServer> {
   const servers: (Server | HttpsServer)[] = [];
   const tlsOptions = tls?.listen.length ? readCertificate(tls) : undefined;
   const plain = addresses.map((text) => ({ text, tls: false }));
@@ -39,9 +44,16 @@ export async function listen(app: Hono<AppEnv>, addresses: readonly string[], tl
     try {
       const { host, port } = parseListen(text);
       const server = await new Promise<Server | HttpsServer>((resolve, reject) => {
-        const options = { fetch: app.fetch, hostname: host, port };
-        const https = { createServer: createHttpsServer, serverOptions: tlsOptions };
-        const s = serve(isTls ? { ...options, ...https } : options, () => resolve(s)) as Server | HttpsServer;
+        const create = (isTls ? createHttpsServer : createHttpServer) as (options: ServerOptions, listener: RequestListener) => Server;
+        const options = {
+          fetch: app.fetch,
+          hostname: host,
+          port,
+          createServer: (serverOptions: ServerOptions, listener: RequestListener) => create(serverOptions, front ? inFrontOf(front, listener) : listener),
+          ...(isTls ? { serverOptions: tlsOptions } : {}),
+        };
+        // Typed for one of node-server's three server kinds; this createServer has node:http's shape.
+        const s = serve(options as unknown as Parameters<typeof serve>[0], () => resolve(s)) as Server | HttpsServer;
         s.once('error', reject);
       });
       // containerd waits up to 30 s for headers; keep idle keep-alive connections a while for reuse.
@@ -58,6 +70,15 @@ export async function listen(app: Hono<AppEnv>, addresses: readonly string[], tl
     addresses: servers.slice(0, plain.length).map((s) => s.address() as AddressInfo),
     tlsAddresses: servers.slice(plain.length).map((s) => s.address() as AddressInfo),
     close,
+  };
+}
+
+function inFrontOf(front: FrontHandler, listener: RequestListener): RequestListener {
+  return function frontListener(req, res) {
+    front.handle(req, res).then(
+      (answered) => answered || listener(req, res),
+      () => (res.headersSent ? res.destroy() : listener(req, res)),
+    );
   };
 }
 

@@ -123,6 +123,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
       stopping = true;
       logger.info({ signal, grace_ms: config.shutdownGraceMs }, 'stopping: finishing responses and downloads in progress');
       const deadline = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
+      // Downloads only prefetch wanted are not worth the grace period: they end now, nothing of them cached.
+      runtime.deps.prefetch.stop();
       await Promise.race([Promise.all([server.close(config.shutdownGraceMs), admin?.close(config.shutdownGraceMs), runtime.idle()]), deadline]);
       await runtime.close();
       logger.info('stopped');
@@ -135,7 +137,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
 /** The public listeners, then the admin API's; on a ListenError nothing stays open. */
 async function startListeners(runtime: Runtime, config: Config, logger: Logger): Promise<{ server: RunningServer; admin: RunningServer | undefined }> {
-  const server = await listen(createApp(runtime.registry, { readiness: runtime.readiness }), config.listen, config.tls);
+  const server = await listen(createApp(runtime.registry, { readiness: runtime.readiness }), config.listen, config.tls, runtime.registry.hot);
   try {
     return { server, admin: await startAdmin(runtime.registry, logger) };
   } catch (err) {

@@ -43,6 +43,10 @@ export interface UpstreamConfig {
   readonly allowPrivateRedirects: boolean;
   /** Connections at once: this many for blob downloads, as many for manifests, tags, HEADs and tokens. */
   readonly maxConnections: number;
+  /** A client's GET of an image manifest fetched from here starts downloading its config and layers (mirror/prefetch.ts). */
+  readonly prefetch: boolean;
+  /** Prefetch downloads from this upstream at once. */
+  readonly prefetchConcurrency: number;
   /** The outbound proxy for its traffic (its CDN and token realm included); undefined: direct. */
   readonly proxy?: ProxyConfig;
   /** PEM CA certificates its TLS certificate must chain to, instead of the system's. */
@@ -102,6 +106,8 @@ export interface Config {
     readonly lowWater: number;
     readonly manifestLruEntries: number;
     readonly negativeTtlMs: number;
+    /** A prefetched blob no client asked for within this long counts as never requested. */
+    readonly prefetchUnusedAfterMs: number;
   };
   /** Client authentication; undefined: off (lab mode). */
   readonly auth?: AuthConfig;

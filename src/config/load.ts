@@ -117,6 +117,8 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
       private: u.private ?? credentials !== undefined,
       allowPrivateRedirects: u.allowPrivateRedirects,
       maxConnections: u.maxConnections,
+      prefetch: u.prefetch,
+      prefetchConcurrency: u.prefetchConcurrency,
       // An upstream pinned to an address is connected to there, not through a proxy from the environment.
       ...(proxy && !u.address ? { proxy } : {}),
       ...(ca ? { ca } : {}),
@@ -173,6 +175,7 @@ function finish(parsed: ParsedConfig, env: NodeJS.ProcessEnv, cwd: string): Conf
       lowWater: parsed.cache.lowWater,
       manifestLruEntries: parsed.cache.manifestLruEntries,
       negativeTtlMs: parsed.cache.negativeTtl,
+      prefetchUnusedAfterMs: parsed.cache.prefetchUnusedAfter,
     },
     ...(parsed.auth ? { auth: authConfig(parsed.auth, cwd) } : {}),
     gc: { intervalMs: parsed.gc.interval, graceMs: parsed.gc.grace, deleteUntagged: parsed.gc.deleteUntagged },

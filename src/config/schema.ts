@@ -122,6 +122,10 @@ const upstream = z
     allowPrivateRedirects: z.boolean().default(false),
     /** Connections to the upstream (and its CDN and token realm) at once: this many for blob downloads, as many for the rest. */
     maxConnections: z.number().int().min(1).max(10_000).default(64),
+    /** When a client GETs an image manifest fetched from here, download its config and layers at once (mirror/prefetch.ts). */
+    prefetch: z.boolean().default(true),
+    /** Prefetch downloads from this upstream at once. */
+    prefetchConcurrency: z.number().int().min(1).max(1_000).default(16),
     /**
      * The outbound HTTP proxy for this upstream's traffic (its CDN and token realm included): a URL, or
      * { url, credentials }; false goes direct whatever HTTPS_PROXY / HTTP_PROXY say.
@@ -193,9 +197,11 @@ export const configSchema = z
         lowWater: z.number().gt(0).lt(1).default(0.9),
         manifestLruEntries: z.number().int().min(0).default(2000),
         negativeTtl: duration.default(30_000),
+        /** A prefetched blob no client asked for within this long counts as prefetched but never requested. */
+        prefetchUnusedAfter: duration.default(600_000),
       })
       .strict()
-      .default({ lowWater: 0.9, manifestLruEntries: 2000, negativeTtl: 30_000 }),
+      .default({ lowWater: 0.9, manifestLruEntries: 2000, negativeTtl: 30_000, prefetchUnusedAfter: 600_000 }),
     /** Client authentication and access rules; absent: anyone who reaches the mirror may pull and push (lab mode). */
     auth: z
       .object({

@@ -1,16 +1,17 @@
 // One log line and one metrics sample per request, written when the body was fully sent (or broken off).
-import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AppEnv } from './env.ts';
 import { OciError } from '../oci/errors.ts';
+import { RequestIds } from './request-ids.ts';
 
 export function accessLog(options: { logger: Logger; metrics: Metrics }): MiddlewareHandler<AppEnv> {
+  const ids = new RequestIds();
   return async function accessLog(c, next) {
     const started = performance.now();
-    const reqId = randomBytes(6).toString('hex');
+    const reqId = ids.next();
     c.set('log', options.logger.child({ reqId }));
     c.set('bytes', 0);
     const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;

@@ -1,9 +1,12 @@
 // What handlers share per request (Hono context variables).
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthAction } from '../config/config.ts';
 import type { Target } from '../namespaces/resolve.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export interface AppEnv {
+  /** From @hono/node-server; absent under app.request() in tests. */
+  Bindings: { incoming?: IncomingMessage; outgoing?: ServerResponse };
   Variables: {
     log: Logger;
     /** A short route name for logs and metrics labels (never a raw path). */

@@ -20,10 +20,12 @@ export interface BlobDownloadOptions {
 export class BlobDownload extends InflightBlob {
   readonly finished: Promise<void>;
   readonly #upload: BlobUpload;
+  readonly #body: Readable;
 
   constructor(options: BlobDownloadOptions) {
     super(options.digest, options.size);
     this.#upload = options.upload;
+    this.#body = options.body;
     this.finished = this.#pump(options);
   }
 
@@ -33,6 +35,11 @@ export class BlobDownload extends InflightBlob {
 
   readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number> {
     return this.#upload.readInto(target, targetOffset, position, length);
+  }
+
+  /** Breaks off the upstream body: the download fails and nothing is cached. */
+  override cancel(): void {
+    if (this.state === 'running') this.#body.destroy(new Error('download cancelled'));
   }
 
   protected closeSource(): void {

@@ -12,6 +12,7 @@ import type { DownloadLocks } from '../store/download-locks.ts';
 import type { InflightBlob } from './inflight-blob.ts';
 import type { DiskBudget } from '../gc/disk-budget.ts';
 import type { NegativeCache } from './negative-cache.ts';
+import type { Prefetcher } from './prefetch.ts';
 import type { SingleFlight } from './single-flight.ts';
 
 export interface CachedManifest {
@@ -50,6 +51,8 @@ export interface ProxyDeps {
   readonly negative: NegativeCache;
   readonly blobStarts: SingleFlight<InflightBlob | undefined>;
   readonly manifestFetches: SingleFlight<unknown>;
+  /** Downloads an image's blobs once its manifest was fetched for a client, before the client asks. */
+  readonly prefetch: Prefetcher;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly now: () => number;

@@ -53,6 +53,9 @@ export abstract class InflightBlob extends EventEmitter implements FollowSource 
     return createFollowReader(this, range);
   }
 
+  /** Ends the download early where this process makes it (a followed one is another process's to end). */
+  cancel(): void {}
+
   retain(): void {
     this.#readers++;
   }

@@ -7,10 +7,12 @@ import { pullManifest } from './pull-manifest.ts';
 import { pullReferrers } from './pull-referrers.ts';
 import { pullTags } from './pull-tags.ts';
 
-export function mirrorSource(deps: ProxyDeps, routed: Routed, client: { name: string; ns: string | undefined }): ReadSource {
+/** `client.head`: the request is a HEAD (its manifest fetch arms layer prefetch rather than starting it). */
+export function mirrorSource(deps: ProxyDeps, routed: Routed, client: { name: string; ns: string | undefined; head: boolean }): ReadSource {
   return {
     async manifest(reference, accept) {
       const answer = await pullManifest(deps, routed, reference, accept);
+      deps.prefetch.manifestServed(routed, answer, { head: client.head, fetched: answer.cache === 'miss' });
       return { digest: answer.digest, mediaType: answer.record.mediaType, body: answer.body, cache: answer.cache };
     },
     headBlob: (digest) => headBlob(deps, routed, digest),

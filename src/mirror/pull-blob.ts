@@ -15,7 +15,7 @@ import { RemoteDownload } from './remote-download.ts';
 import { upstreamError } from './upstream-answer.ts';
 
 /** What a blob pull uses. */
-export type BlobPullDeps = Pick<ProxyDeps, 'config' | 'clientFor' | 'blobs' | 'meta' | 'pins' | 'downloads' | 'locks' | 'readers' | 'budget' | 'negative' | 'blobStarts' | 'metrics' | 'logger' | 'now'>;
+export type BlobPullDeps = Pick<ProxyDeps, 'config' | 'clientFor' | 'blobs' | 'meta' | 'pins' | 'downloads' | 'locks' | 'readers' | 'budget' | 'negative' | 'blobStarts' | 'prefetch' | 'metrics' | 'logger' | 'now'>;
 
 export interface BlobAnswer {
   /** Total size; undefined only while downloading from an upstream that sent no Content-Length. */
@@ -26,6 +26,7 @@ export interface BlobAnswer {
 
 export async function pullBlob(deps: BlobPullDeps, routed: Routed, digestText: string): Promise<BlobAnswer> {
   const digest = parseDigest(digestText).value;
+  deps.prefetch.requested(digest);
   const held = await heldForMirror(deps, digest);
   if (held) {
     deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'hit' });
@@ -58,6 +59,23 @@ export async function pullBlob(deps: BlobPullDeps, routed: Routed, digestText: s
   const stored = await deps.blobs.stat(digest);
   if (!stored) throw new OciError('UNAVAILABLE', 'blob download by another mirror process did not complete', { status: 502, detail: { digest } });
   return fromStore(deps, digest, stored.size);
+}
+
+/**
+ * Starts downloading a blob no client asked for yet (layer prefetch, prefetch.ts), unless it is stored,
+ * arriving, known missing, or being started by a client: then undefined, nothing to do.
+ */
+export async function prefetchBlob(deps: BlobPullDeps, routed: Routed, digestText: string): Promise<InflightBlob | undefined> {
+  const digest = parseDigest(digestText).value;
+  if (deps.downloads.get(digest)?.state === 'running' || (await deps.blobs.stat(digest))) return undefined;
+  const negativeKey = `blob|${routed.upstream.name}|${routed.repo}|${digest}`;
+  if (deps.negative.get(negativeKey)) return undefined;
+  const { promise, joined } = deps.blobStarts.run(digest, () => startOrFollow(deps, routed, digest));
+  if (joined) return undefined;
+  return promise.catch((err: unknown) => {
+    deps.negative.remember(negativeKey, err);
+    throw err;
+  });
 }
 
 /** The stored blob, if the mirror may serve it (hosted-guard.ts). */
@@ -176,6 +194,7 @@ function track(deps: BlobPullDeps, download: InflightBlob, routed: Routed, succe
 /** HEAD of a blob: the size, from disk, from a download in progress, or from an upstream HEAD (no download). */
 export async function headBlob(deps: BlobPullDeps, routed: Routed, digestText: string): Promise<{ size: number | undefined; source: 'cache' | 'upstream' }> {
   const digest = parseDigest(digestText).value;
+  deps.prefetch.requested(digest);
   const held = await heldForMirror(deps, digest);
   if (held) {
     deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'hit' });

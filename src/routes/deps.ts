@@ -9,6 +9,7 @@ import type { BlobRedirects } from '../store/blob-redirects.ts';
 import type { PeerUploads } from '../store/peer-uploads.ts';
 import type { TrafficHistory } from '../ui/traffic.ts';
 import type { UpstreamHealthBoard } from '../upstream/health.ts';
+import type { HotManifests } from './hot-manifests.ts';
 
 export interface RegistryDeps {
   readonly resolver: NamespaceResolver;
@@ -27,4 +28,6 @@ export interface RegistryDeps {
   readonly upstreamHealth: UpstreamHealthBoard;
   /** Client authentication; undefined when it is off. */
   readonly auth?: AuthDeps;
+  /** Cached tags' answers replayed in front of hono. */
+  readonly hot?: HotManifests;
 }

@@ -9,6 +9,7 @@ import { readSmallBody } from '../http/request-body.ts';
 import { OciError } from '../oci/errors.ts';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
 import { parseAccept } from '../oci/media-types.ts';
+import { isTag } from '../oci/reference.ts';
 import type { Target } from '../namespaces/resolve.ts';
 import type { RegistryDeps } from './deps.ts';
 import { nsQuery, sourceOf, targetOf, writableKey } from './routing.ts';
@@ -18,7 +19,9 @@ export function manifestRoutes(deps: RegistryDeps): Hono<AppEnv> {
     .get('/v2/:name{.+}/manifests/:reference', async (c) => {
       c.set('route', 'manifest');
       const target = targetOf(c, deps);
-      const answer = await sourceOf(c, deps, target).manifest(c.req.param('reference'), parseAccept(c.req.header('accept')));
+      const reference = c.req.param('reference');
+      const accept = parseAccept(c.req.header('accept'));
+      const answer = await sourceOf(c, deps, target).manifest(reference, accept);
       c.set('cache', answer.cache);
       const headers: Record<string, string> = {
         'content-type': answer.mediaType,
@@ -28,6 +31,23 @@ export function manifestRoutes(deps: RegistryDeps): Hono<AppEnv> {
         'x-ocimirror-cache': answer.cache,
       };
       if (answer.cache === 'stale') headers.warning = '110 ocimirror "Response is Stale"';
+      // A cached tag of a plain mirrored name: the same request is answered in front of hono for a while.
+      const incoming = c.env?.incoming;
+      if (deps.hot && incoming && target.kind === 'mirrored' && !target.override && (answer.cache === 'hit' || answer.cache === 'miss') && isTag(reference)) {
+        const manifest = deps.mirror.manifests.peek(answer.digest);
+        const { upstream, repo } = target.routed;
+        if (manifest && manifest.body === answer.body) {
+          deps.hot.remember(incoming, {
+            tag: { upstream: upstream.name, repo, tag: reference, accept: accept.key },
+            tagTtlMs: upstream.tagTtlMs,
+            manifest,
+            headers: { ...headers, 'x-ocimirror-cache': 'hit', 'docker-distribution-api-version': 'registry/2.0', 'oci-namespace': upstream.name },
+            upstream: upstream.name,
+            repo,
+            target,
+          });
+        }
+      }
       if (c.req.method === 'HEAD') return c.body(null, 200, headers);
       c.set('bytes', answer.body.byteLength);
       const source = answer.cache === 'miss' ? 'upstream' : answer.cache === 'hosted' ? 'hosted' : 'cache';

@@ -27,7 +27,7 @@ export function targetOf(c: Context<AppEnv>, deps: RegistryDeps, name = c.req.pa
 export function sourceOf(c: Context<AppEnv>, deps: RegistryDeps, target: Target): ReadSource {
   const ns = c.req.query('ns');
   if (target.kind === 'hosted') return hostedSource(deps.hosted, target.key, target.name, ns);
-  const mirror = mirrorSource(deps.mirror, target.routed, { name: target.name, ns });
+  const mirror = mirrorSource(deps.mirror, target.routed, { name: target.name, ns, head: c.req.method === 'HEAD' });
   if (!target.override) return mirror;
   const key = target.override;
   return overrideSource({

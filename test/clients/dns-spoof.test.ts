@@ -27,6 +27,8 @@ let dataDir: string;
 let registry: RunningRegistry;
 let content: SeededContent;
 let app: BuiltImage;
+/** Pulled only through the pinned upstream: no other upstream's pull (or its layer prefetch) cached its blobs. */
+let pinnedApp: BuiltImage;
 let mirror: RunningMirror;
 /** Forwards to the mirror's plain port: an upstream "elsewhere" that is really the mirror. */
 let loopback: TcpForwarder;
@@ -78,6 +80,8 @@ beforeAll(async () => {
   content = await buildAndPush(registry, work);
   app = await buildImage(join(work, 'app'), { tag: 'v1', layers: [{ files: { app: 'ghcr\n' } }] });
   await pushImage(app, registry, 'org/app:v1');
+  pinnedApp = await buildImage(join(work, 'pinned-app'), { tag: 'v1', layers: [{ files: { app: 'pinned\n' } }] });
+  await pushImage(pinnedApp, registry, 'org/pinned:v1');
   loopback = await startTcpForwarder();
   pinned = await startTcpForwarder({ host: '127.0.0.2', target: { host: '127.0.0.1', port: registry.port } });
   unusedPort = await freePort();
@@ -86,7 +90,8 @@ beforeAll(async () => {
     { name: 'docker.io', url: registry.url, aliases: ['docker.io', 'registry-1.docker.io'], default: true },
     { name: 'ghcr.io', url: registry.url, aliases: ['ghcr.io'] },
     // Its URL names a host and port where nothing listens; only the pinned address reaches the registry.
-    { name: 'pinned', url: `http://localhost:${unusedPort}`, aliases: ['pinned.example'], address: `127.0.0.2:${pinned.port}` },
+    // No layer prefetch: the blob GET the test looks for is the client's own.
+    { name: 'pinned', url: `http://localhost:${unusedPort}`, aliases: ['pinned.example'], address: `127.0.0.2:${pinned.port}`, prefetch: false },
     { name: 'unpinned', url: `http://localhost:${unusedPort}`, aliases: ['unpinned.example'] },
     { name: 'loop', url: `http://127.0.0.1:${loopback.port}`, aliases: ['loop.example'] },
   ];
@@ -166,14 +171,16 @@ describe('a node whose /etc/hosts points the registries at the mirror', () => {
 
 describe('the mirror is not fooled by names that lead back to it', () => {
   it('connects to an upstream’s address and port, keeping the URL’s host and port in the Host header', async () => {
-    const res = await curl('https://mirror.localhost/v2/pinned.example/org/app/manifests/v1');
+    const res = await curl('https://mirror.localhost/v2/pinned.example/org/pinned/manifests/v1');
     expect(res.status).toBe(200);
-    expect(res.headers['docker-content-digest']).toBe(app.manifestDigest);
+    expect(res.headers['docker-content-digest']).toBe(pinnedApp.manifestDigest);
     expect(pinned.heads().some((h) => h.toLowerCase().includes(`\r\nhost: localhost:${unusedPort}\r\n`))).toBe(true);
-    // Blob GETs use their own connection (upstream/bulk-get.ts): pinned the same way.
-    const blob = await curl(`https://mirror.localhost/v2/pinned.example/org/app/blobs/${app.layers[0]!.digest}`);
+    // Blob GETs use connections of their own (the upstream client's bulk pool): pinned the same way.
+    const layer = pinnedApp.layers[0]!.digest;
+    const blob = await curl(`https://mirror.localhost/v2/pinned.example/org/pinned/blobs/${layer}`);
     expect(blob.status).toBe(200);
-    expect(pinned.heads().some((h) => h.startsWith(`GET /v2/org/app/blobs/${app.layers[0]!.digest} `) && h.toLowerCase().includes(`\r\nhost: localhost:${unusedPort}\r\n`))).toBe(true);
+    expect(blob.headers['x-ocimirror-cache']).toBe('miss');
+    expect(pinned.heads().some((h) => h.startsWith(`GET /v2/org/pinned/blobs/${layer} `) && h.toLowerCase().includes(`\r\nhost: localhost:${unusedPort}\r\n`))).toBe(true);
     // The same URL without the address goes where it says: nothing listens there.
     const unpinned = await curl('https://mirror.localhost/v2/unpinned.example/org/app/manifests/v1');
     expect(unpinned.status).toBe(502);

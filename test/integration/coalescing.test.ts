@@ -24,6 +24,8 @@ describe('concurrent clients on cold blobs', () => {
     stack = await startStack({
       name: 'coalescing-test',
       faultProxy: true,
+      // Client requests coalescing is what is tested here: no layer prefetch starting downloads of its own.
+      upstream: { prefetch: false },
       seed: async (work, registry) => {
         for (let i = 0; i < 6; i++) {
           const image = await buildImage(join(work, `img${i}`), { tag: 'v1', layers: [{ randomBytes: LAYER_BYTES, seed: `coalesce-${i}` }] });

@@ -49,7 +49,7 @@ export async function startMirror(input: ConfigInput & { env?: NodeJS.ProcessEnv
   const logger = createLogger(config.log.level, sink);
   const runtime = await createRuntime(config, logger, createMetrics('test'));
   const app = createApp(runtime.registry, { readiness: runtime.readiness });
-  let server: RunningServer | undefined = await listen(app, config.listen, config.tls);
+  let server: RunningServer | undefined = await listen(app, config.listen, config.tls, runtime.registry.hot);
   const tlsPorts = server.tlsAddresses.map((a) => a.port);
   // The same admin app `serve` starts, but a failure to listen fails the test instead of being logged.
   let admin = config.admin.listen.length ? await listen(createAdminApp(runtime.registry), config.admin.listen) : undefined;

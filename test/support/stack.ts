@@ -1,6 +1,6 @@
 // The usual cast of an integration test: a real upstream registry filled by the test, optionally the
 // fault proxy in front of it, and a mirror whose default upstream is that registry (or the proxy).
-import type { ConfigInput } from '../../src/config/schema.ts';
+import type { ConfigInput, UpstreamInput } from '../../src/config/schema.ts';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
 import { startMirror, type RunningMirror } from './mirror.ts';
 import { startRegistry, type RunningRegistry } from './registry.ts';
@@ -24,6 +24,8 @@ export interface StackOptions {
   /** Extra mirror config (merged over the docker.io default upstream). */
   readonly mirror?: Partial<ConfigInput>;
   readonly tagTtl?: string;
+  /** Extra settings of the default upstream (e.g. `prefetch: false`). */
+  readonly upstream?: Partial<UpstreamInput>;
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
@@ -32,7 +34,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   await options.seed(work, registry);
   const proxy = options.faultProxy ? await startFaultProxy(registry.url) : undefined;
   const mirror = await startMirror({
-    upstreams: [{ name: 'docker.io', url: (proxy ?? registry).url, aliases: ['docker.io'], default: true, ...(options.tagTtl ? { tagTtl: options.tagTtl } : {}) }],
+    upstreams: [{ name: 'docker.io', url: (proxy ?? registry).url, aliases: ['docker.io'], default: true, ...(options.tagTtl ? { tagTtl: options.tagTtl } : {}), ...options.upstream }],
     ...options.mirror,
   });
   return {
