@@ -56,6 +56,33 @@ export class BatchedFileWriter {
     if (this.#failed) throw this.#failed;
   }
 
+  /**
+   * Flushes, then frees the buffers at once; reads still work (from the file), appends don't. A writer
+   * that lived through a few young-generation collections is in V8's old generation, where its buffers
+   * would wait for a full collection: a push of many chunks (a writer each) held several dead at a time.
+   */
+  async finish(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      await this.discard();
+    }
+  }
+
+  /** Frees the buffers without writing what they hold (the bytes are not wanted); appends fail after. */
+  async discard(): Promise<void> {
+    // Never free the buffer of a write under way: the thread pool is reading it.
+    await this.#writing?.done;
+    this.#failed ??= new Error('the file writer was finished');
+    for (const buffer of [this.#filling, this.#spare, this.#writing?.buffer]) {
+      if (buffer && buffer.buffer instanceof ArrayBuffer && buffer.byteOffset === 0 && buffer.buffer.byteLength === BATCH) buffer.buffer.transfer(0);
+    }
+    this.#filling = undefined;
+    this.#spare = undefined;
+    this.#writing = undefined;
+    this.#fillingLength = 0;
+  }
+
   /** Copies up to `length` accepted bytes from `position` into `target` at `targetOffset`; returns how many. */
   async readInto(target: Uint8Array, targetOffset: number, position: number, length: number): Promise<number> {
     const want = Math.max(0, Math.min(length, this.#length - position));

@@ -210,7 +210,7 @@ class DiskUpload implements BlobUpload {
 
   async commit(): Promise<StoredBlob> {
     if (this.#state !== 'open') throw new Error(`upload of ${this.digest} is ${this.#state}`);
-    await this.#file.flush();
+    await this.#file.finish();
     try {
       this.#file.verify();
     } catch (err) {
@@ -228,6 +228,7 @@ class DiskUpload implements BlobUpload {
     if (this.#state === 'aborted') return;
     const wasOpen = this.#state === 'open';
     this.#state = 'aborted';
+    await this.#file.discard();
     if (wasOpen) await rm(this.#tempPath, { force: true });
     await this.#handle.close().catch(() => {});
   }

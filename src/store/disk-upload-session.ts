@@ -135,7 +135,7 @@ class DiskSession implements UploadSession {
         }
       } finally {
         // What arrived stays, also when the body broke off: the client resumes after it.
-        await file.flush().finally(() => syncing.finally(() => handle.close()));
+        await file.finish().finally(() => syncing.finally(() => handle.close()));
       }
       return file.length;
     });

@@ -52,7 +52,7 @@ export class S3Upload implements BlobUpload {
     if (this.#state !== 'open') throw new Error(`upload of ${this.digest} is ${this.#state}`);
     try {
       this.#file.verify();
-      await this.#file.flush();
+      await this.#file.finish();
       await this.#object.complete();
     } catch (err) {
       await this.abort();
@@ -66,6 +66,7 @@ export class S3Upload implements BlobUpload {
     if (this.#state === 'aborted') return;
     const wasOpen = this.#state === 'open';
     this.#state = 'aborted';
+    await this.#file.discard();
     this.#onEnd();
     if (wasOpen) await this.#object.abort().catch(() => {});
     await this.#handle.close().catch(() => {});

@@ -31,9 +31,14 @@ export class VerifiedSpool {
     return this.#file.readInto(target, targetOffset, position, length);
   }
 
-  /** Waits until every accepted byte is in the file. */
-  flush(): Promise<void> {
-    return this.#file.flush();
+  /** Waits until every accepted byte is in the file, then frees the write buffers (no append after). */
+  finish(): Promise<void> {
+    return this.#file.finish();
+  }
+
+  /** Frees the write buffers, writing nothing more (the upload was dropped). */
+  discard(): Promise<void> {
+    return this.#file.discard();
   }
 
   /** Throws DigestMismatchError unless the bytes accepted so far have the digest. */
