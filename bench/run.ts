@@ -26,7 +26,7 @@ import { uiListing } from './ui.ts';
 const MiB = 1024 * 1024;
 const MB = 1e6;
 /** The whole run is killed after this long, whatever it is doing. */
-const WATCHDOG_MS = 15 * 60_000;
+const WATCHDOG_MS = 25 * 60_000;
 /** ocimirror's log level: its production default, one JSON access line per request. */
 const LOG_LEVEL = 'info';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
