@@ -20,7 +20,8 @@ import { NamespaceResolver } from './namespaces/resolve.ts';
 import type { RegistryDeps } from './routes/deps.ts';
 import { HotManifests } from './routes/hot-manifests.ts';
 import { LocalDownloadLocks, type DownloadLocks } from './store/download-locks.ts';
-import { GarbageCollector } from './gc/collector.ts';
+import { acquireLock } from './store/lock-file.ts';
+import { GarbageCollector, type GcLock } from './gc/collector.ts';
 import { RemovalQueue } from './cache/removal-queue.ts';
 import { DiskBudget } from './gc/disk-budget.ts';
 import { NegativeCache } from './mirror/negative-cache.ts';
@@ -148,7 +149,7 @@ export async function createRuntime(config: Config, logger: Logger, metrics: Met
   const hosted: HostedDeps = { index, blobs, usage: budget, metrics, logger, now: Date.now };
   const gc = new GarbageCollector(
     { index, blobs, meta, manifests: deps.manifests, budget, inUse, metrics, logger, now: Date.now },
-    { dataDir: config.dataDir, graceMs: config.gc.graceMs, deleteUntagged: config.gc.deleteUntagged },
+    { lock: gcLock(config, locks), graceMs: config.gc.graceMs, deleteUntagged: config.gc.deleteUntagged },
   );
   gc.schedule(config.gc.intervalMs);
   const auth = config.auth ? await authDeps(config.auth, config.dataDir, logger) : undefined;
@@ -244,6 +245,16 @@ async function openStorage(config: Config, logger: Logger): Promise<Storage> {
   logger.info({ bucket: s3.bucket, prefix: s3.prefix, ...(s3.endpoint ? { endpoint: s3.endpoint } : {}) }, 'blobs and hosted index in an S3 bucket');
   const redirects = s3.redirect ? { urlFor: (digest: string) => blobs.redirectUrl(digest, s3.redirectTtlMs) } : undefined;
   return { blobs, index: new S3HostedIndex(blobs.bucket), ...(redirects ? { redirects } : {}), ...(s3.peerUrl ? { peers: blobs } : {}), check: () => blobs.check(), close: () => blobs.close() };
+}
+
+/**
+ * Replicas on one bucket share no data dir: with Redis, their GC runs take a lease there (its name is no
+ * digest, so no download's); otherwise a lock file in the data dir, which replicas on one volume share.
+ */
+function gcLock(config: Config, locks: DownloadLocks): GcLock {
+  if (config.storage.s3 && config.redis) return () => locks.acquire('gc-run');
+  const path = join(config.dataDir, 'gc.lock');
+  return () => acquireLock(path);
 }
 
 async function authDeps(config: AuthConfig, dataDir: string, logger: Logger): Promise<AuthDeps> {

@@ -1,34 +1,36 @@
-// Runs garbage collection one at a time across the replicas sharing the data dir (a lock file there),
-// on a schedule, from `ocimirror gc` and from the admin API.
-import { join } from 'node:path';
-import { acquireLock } from '../store/lock-file.ts';
+// Runs garbage collection one at a time across the replicas sharing the store (a lock file in the shared
+// data dir, or a Redis lease where the replicas share only a bucket), on a schedule, from `ocimirror gc`
+// and from the admin API.
 import { collectGarbage, type GcDeps, type GcOptions, type GcReport } from './collect.ts';
 
 /** Another process (or this one) is collecting now. */
 export class GcBusyError extends Error {
   override readonly name = 'GcBusyError';
   constructor() {
-    super('garbage collection is already running (in this process or another replica sharing the data dir)');
+    super('garbage collection is already running (in this process or another replica sharing the store)');
   }
 }
 
+/** The run lock across replicas: resolves with its release, or undefined when another replica holds it. */
+export type GcLock = () => Promise<{ release(): Promise<void> } | undefined>;
+
 export class GarbageCollector {
   readonly #deps: GcDeps;
-  readonly #lockPath: string;
+  readonly #lock: GcLock;
   readonly #defaults: Omit<GcOptions, 'dryRun'>;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
 
-  constructor(deps: GcDeps, options: { dataDir: string; graceMs: number; deleteUntagged: boolean }) {
+  constructor(deps: GcDeps, options: { lock: GcLock; graceMs: number; deleteUntagged: boolean }) {
     this.#deps = deps;
-    this.#lockPath = join(options.dataDir, 'gc.lock');
+    this.#lock = options.lock;
     this.#defaults = { graceMs: options.graceMs, deleteUntagged: options.deleteUntagged };
   }
 
   /** Runs now; GcBusyError when a run is under way here or on another replica. */
   async run(options: Partial<GcOptions> = {}): Promise<GcReport> {
     if (this.#running) throw this.#busy();
-    const lock = await acquireLock(this.#lockPath);
+    const lock = await this.#lock();
     if (!lock) throw this.#busy();
     const work = collectGarbage(this.#deps, { ...this.#defaults, dryRun: false, ...options });
     this.#running = work;

@@ -8,6 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCeph, type RunningCeph } from '../support/ceph.ts';
+import { requireBinary } from '../support/binaries.ts';
+import { runCommand } from '../support/command.ts';
 import { ocimirrorOk } from '../support/cli.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { buildImage, pushImage, skopeoCopy, type BuiltImage } from '../support/images.ts';
@@ -125,6 +127,22 @@ describe('two replicas, one Redis, one bucket', () => {
       expect((await layoutBlob(join(work, 'via-b'), digest)).equals(await layoutBlob(image.layoutDir, digest))).toBe(true);
     }
   }, 120_000);
+
+  it('one GC run at a time across the replicas: while a run holds its Redis lease, the other replica refuses to start one', async () => {
+    const redisCli = (...args: string[]) => runCommand(requireBinary('redis-cli', 'redis-tools'), ['-h', '127.0.0.1', '-p', String(redis.port), ...args]);
+    // A run under way on some replica, as its lease says (the replicas share no data dir to lock in).
+    const lease = `${prefix}:lock:gc-run`;
+    expect((await redisCli('SET', lease, 'another-replica', 'PX', '30000', 'NX')).stdout.trim()).toBe('OK');
+    try {
+      const busy = await fetch(`${b.adminUrl}/_ocimirror/gc`, { method: 'POST' });
+      expect(busy.status).toBe(409);
+      expect(await busy.text()).toContain('already running');
+    } finally {
+      await redisCli('DEL', lease);
+    }
+    const free = await fetch(`${b.adminUrl}/_ocimirror/gc?dryRun=1`, { method: 'POST' });
+    expect(free.status).toBe(200);
+  });
 
   it('GC run on A frees what no tag reaches from the bucket, for B too, and keeps the rest', async () => {
     const kept = await buildImage(join(work, 'kept'), { tag: '1', layers: [{ randomBytes: 64 * 1024, seed: 'replicas-kept' }] });
