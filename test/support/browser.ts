@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { requireBinary } from './binaries.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -44,4 +45,17 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   if (process.env.UPDATE_SCREENSHOTS !== '1') return;
   await mkdir(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Pastes `images` into the warm page and waits (reloading, as a visitor would) until the newest warm is done. */
+export async function warmAndWait(page: Page, mirrorUrl: string, images: string): Promise<void> {
+  await page.goto(`${mirrorUrl}/ui/warm`);
+  await page.getByLabel('Images, one per line (# comments)').fill(images);
+  await page.getByRole('button', { name: 'Warm' }).click();
+  await expect
+    .poll(async () => {
+      await page.goto(`${mirrorUrl}/ui/warm`);
+      return page.locator('[data-testid=warms] tr[data-state]').first().getAttribute('data-state');
+    }, { timeout: 45_000 })
+    .toBe('done');
 }

@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, screenshot, seriousAxeViolations } from '../support/browser.ts';
+import { launchChromium, screenshot, seriousAxeViolations, warmAndWait } from '../support/browser.ts';
 import { htpasswdLine } from '../support/htpasswd.ts';
 import { buildImage, pushImage, skopeoCopy } from '../support/images.ts';
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
@@ -129,15 +129,7 @@ describe('the web UI with client authentication on', () => {
 
   it('warms as the visitor: what they may pull, with their rights', async () => {
     const alice = await logIn('alice', ALICE);
-    await alice.goto(`${mirror.url}/ui/warm`);
-    await alice.getByLabel('Images, one per line (# comments)').fill('lab/app:1');
-    await alice.getByRole('button', { name: 'Warm' }).click();
-    await expect
-      .poll(async () => {
-        await alice.goto(`${mirror.url}/ui/warm`);
-        return alice.locator('[data-testid=warms] tr[data-state]').first().getAttribute('data-state');
-      }, { timeout: 45_000 })
-      .toBe('done');
+    await warmAndWait(alice, mirror.url, 'lab/app:1');
     const bob = await logIn('bob', BOB);
     await bob.goto(`${mirror.url}/ui/warm`);
     // Each sees their own warms.

@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, screenshot, seriousAxeViolations } from '../support/browser.ts';
+import { launchChromium, screenshot, seriousAxeViolations, warmAndWait } from '../support/browser.ts';
 import { buildImage, buildIndex, pushImage, skopeoCopy, type BuiltImage, type BuiltIndex } from '../support/images.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import { startMirror, type RunningMirror } from '../support/mirror.ts';
@@ -173,15 +173,7 @@ describe('the web UI in chromium', () => {
   });
 
   it('warms pasted images and shows them arriving', async () => {
-    await page.goto(`${mirror.url}/ui/warm`);
-    await page.getByLabel('Images, one per line (# comments)').fill('# a comment\nlibrary/warmme:1\n');
-    await page.getByRole('button', { name: 'Warm' }).click();
-    await expect
-      .poll(async () => {
-        await page.goto(`${mirror.url}/ui/warm`);
-        return page.locator('[data-testid=warms] tr[data-state]').first().getAttribute('data-state');
-      }, { timeout: 45_000 })
-      .toBe('done');
+    await warmAndWait(page, mirror.url, '# a comment\nlibrary/warmme:1\n');
     // Its layers and config are alpine's, which the mirror holds already: content-addressed, they come from the cache.
     expect(await page.locator('[data-testid=warms]').textContent()).toContain(`1 image manifest(s); blobs from cache ${alpine.layers.length + 1}, from upstream 0`);
     expect(await mirror.runtime.deps.meta.listTags('docker.io', 'library/warmme')).toEqual(['1']);
