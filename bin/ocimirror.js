@@ -1,8 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=2
 // Installed entry point: runs the compiled CLI (npm's `prepare` builds dist/).
-// --max-semi-space-size=4 (MiB) caps V8's young generation, which otherwise grows to 16 MiB per
+// --max-semi-space-size=2 (MiB) caps V8's young generation, which otherwise grows to 16 MiB per
 // semi-space under load. The mirror moves bytes through reused buffers and keeps few short-lived
-// objects, so the small young generation costs little, and it keeps the peak memory of 50 concurrent
-// cold downloads at about 125 MB instead of about 150 (bench/RESULTS.md). The Dockerfile and
-// `npm start` pass the same flag.
+// objects, so the small young generation costs little; socket reads arrive as fresh buffers that a
+// scavenge frees, and a smaller young generation scavenges sooner, which bounds peak memory under
+// large pushes and downloads (measurements: bench/RESULTS.md and the commit that set it). The
+// Dockerfile and `npm start` pass the same flag.
 import '../dist/cli/main.js';
