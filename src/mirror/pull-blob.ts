@@ -39,7 +39,7 @@ export async function pullBlob(deps: BlobPullDeps, routed: Routed, digestText: s
     return following(running);
   }
   if (routed.upstream.offline) throw new OciError('BLOB_UNKNOWN', 'blob is not cached and the mirror is offline', { detail: { digest } });
-  const negativeKey = `blob|${routed.upstream.name}|${routed.repo}|${digest}`;
+  const negativeKey = missKey(routed, digest);
   const known404 = deps.negative.get(negativeKey);
   if (known404) {
     deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'negative' });
@@ -47,13 +47,7 @@ export async function pullBlob(deps: BlobPullDeps, routed: Routed, digestText: s
   }
   const { promise, joined } = deps.blobStarts.run(digest, () => startOrFollow(deps, routed, digest));
   if (joined) deps.metrics.coalescedRequests.inc();
-  let inflight: InflightBlob | undefined;
-  try {
-    inflight = await promise;
-  } catch (err) {
-    deps.negative.remember(negativeKey, err);
-    throw err;
-  }
+  const inflight = await rememberingMiss(deps, negativeKey, promise);
   if (inflight) return following(inflight);
   // Another process finished it while we looked.
   const stored = await deps.blobs.stat(digest);
@@ -68,14 +62,26 @@ export async function pullBlob(deps: BlobPullDeps, routed: Routed, digestText: s
 export async function prefetchBlob(deps: BlobPullDeps, routed: Routed, digestText: string): Promise<InflightBlob | undefined> {
   const digest = parseDigest(digestText).value;
   if (deps.downloads.get(digest)?.state === 'running' || (await deps.blobs.stat(digest))) return undefined;
-  const negativeKey = `blob|${routed.upstream.name}|${routed.repo}|${digest}`;
+  const negativeKey = missKey(routed, digest);
   if (deps.negative.get(negativeKey)) return undefined;
   const { promise, joined } = deps.blobStarts.run(digest, () => startOrFollow(deps, routed, digest));
   if (joined) return undefined;
-  return promise.catch((err: unknown) => {
+  return rememberingMiss(deps, negativeKey, promise);
+}
+
+/** The negative cache's key for this blob in this upstream repository. */
+function missKey(routed: Routed, digest: string): string {
+  return `blob|${routed.upstream.name}|${routed.repo}|${digest}`;
+}
+
+/** The download start's outcome; a failure is remembered under `negativeKey` (a 404 is asked again only after its TTL). */
+async function rememberingMiss(deps: BlobPullDeps, negativeKey: string, start: Promise<InflightBlob | undefined>): Promise<InflightBlob | undefined> {
+  try {
+    return await start;
+  } catch (err) {
     deps.negative.remember(negativeKey, err);
     throw err;
-  });
+  }
 }
 
 /** The stored blob, if the mirror may serve it (hosted-guard.ts). */
