@@ -9,6 +9,7 @@ export class LoginLimiter {
   readonly #perAddress: number;
   readonly #perUser: number;
   readonly #now: () => number;
+  // A count bound given as a size (1 per entry): with `max`, lru-cache allocates every slot up front.
   readonly #failures = new LRUCache<string, number[]>({ maxSize: 50_000, sizeCalculation: () => 1 });
 
   constructor(options: { perAddress: number; perUser: number; now?: () => number }) {

@@ -56,6 +56,7 @@ export class TokenService {
   #keys: LoadedKey[] = [];
   #dirMtime = -1;
   #checkedAt = 0;
+  // A count bound given as a size (1 per entry): with `max`, lru-cache allocates every slot up front.
   readonly #verified = new LRUCache<string, VerifiedToken>({ maxSize: 10_000, sizeCalculation: () => 1 });
 
   private constructor(dataDir: string, service: string, ttlMs: number, now: () => number) {
