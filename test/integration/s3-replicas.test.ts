@@ -128,6 +128,14 @@ describe('two replicas, one Redis, one bucket', () => {
     }
   }, 120_000);
 
+  it('the peer route answers an unknown or malformed upload name with the OCI error JSON, 404', async () => {
+    for (const name of [randomBytes(16).toString('hex'), '..%2f..%2fetc', 'x'.repeat(300)]) {
+      const res = await fetch(`${a.url}/_ocimirror/uploads/${name}?from=-5&length=abc`);
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('BLOB_UPLOAD_UNKNOWN');
+    }
+  });
+
   it('one GC run at a time across the replicas: while a run holds its Redis lease, the other replica refuses to start one', async () => {
     const redisCli = (...args: string[]) => runCommand(requireBinary('redis-cli', 'redis-tools'), ['-h', '127.0.0.1', '-p', String(redis.port), ...args]);
     // A run under way on some replica, as its lease says (the replicas share no data dir to lock in).
