@@ -23,7 +23,7 @@ import { startDockerEngine, type DockerEngine } from '../support/docker-engine.t
 import { configureEngine, engineProcess } from '../support/image-build-engine.ts';
 import { buildBaseImages, dockerBuild, dockerfileBaseImage, REPO_ROOT } from '../support/image-build.ts';
 import { buildImage, pushImage, skopeoCopy, skopeoInspect, type BuiltImage } from '../support/images.ts';
-import { freePort } from '../support/ports.ts';
+import { portOutsideEphemeralRange } from '../support/ports.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { makeTempDir, removeTempDir } from '../support/tmp.ts';
 
@@ -49,7 +49,7 @@ beforeAll(async () => {
     layers: [{ files: { 'hello.txt': 'pulled through the containerised ocimirror\n' } }, { randomBytes: 256 * 1024, seed: 'packaging' }],
   });
   await pushImage(hello, upstream, 'library/hello:1');
-  mirrorPort = await freePort();
+  mirrorPort = await portOutsideEphemeralRange();
   engine = await startDockerEngine();
   await configureEngine(engine, { registryMirror: `http://127.0.0.1:${mirrorPort}`, buildkit: true });
   await buildBaseImages(engine, { node: dockerfileBaseImage(), redis: compose.services.redis!.image });
@@ -195,7 +195,9 @@ describe('compose (deploy/compose.yaml with docker-compose 1.29)', () => {
   const inStack = (args: string[]) => dockerCompose([stack], args);
 
   beforeAll(async () => {
-    [port, redisPort] = [await freePort(), await freePort()];
+    port = await portOutsideEphemeralRange();
+    do redisPort = await portOutsideEphemeralRange();
+    while (redisPort === port);
     const config = join(work, 'compose-config.yaml');
     await writeFile(config, mirrorConfig({ redis: { url: `redis://127.0.0.1:${redisPort}/0`, keyPrefix: 'ocimirror:' } }));
     // What the test changes, in a second file as users override: the host's network (the engine has
