@@ -4,7 +4,6 @@
 // instead of ending as if the body were complete.
 import { once, type EventEmitter } from 'node:events';
 import { Readable, type Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DRAIN_CHUNK, SocketSink, type BlobStream } from '../store/blob-stream.ts';
 import type { ByteRange } from '../store/blob-store.ts';
 
@@ -105,28 +104,27 @@ class FollowReader extends Readable implements BlobStream {
     try {
       if (this.readableDidRead || this.readableFlowing !== null || this.destroyed) throw new Error('drainInto: the stream was already read');
       let buffer: Buffer | undefined;
-      // While bytes wait for a full buffer: the one timer that ends the wait, and when it fires.
-      let gathering: { timer: Promise<void>; until: number } | undefined;
+      // While bytes wait for a full buffer: when that wait ends.
+      let gatherUntil: number | undefined;
       while (!this.#done()) {
         sink.check();
         const { count, final } = this.#available();
-        if (count >= DRAIN_CHUNK || (final && count > 0) || (count > 0 && gathering !== undefined && Date.now() >= gathering.until)) {
+        if (count >= DRAIN_CHUNK || (final && count > 0) || (count > 0 && gatherUntil !== undefined && Date.now() >= gatherUntil)) {
           buffer ??= Buffer.allocUnsafeSlow(DRAIN_CHUNK);
           const n = await this.#readInto(buffer, Math.min(count, buffer.length));
           // Bytes reported written that can't be read: fail rather than spin.
           if (n === 0) throw new Error(`reading the download at byte ${this.#position} gave nothing, though the bytes were written`);
           await sink.write(n === buffer.length ? buffer : buffer.subarray(0, n));
           onBytes?.(n);
-          gathering = undefined;
+          gatherUntil = undefined;
           continue;
         }
-        const progress = once(this.#source, 'progress');
         if (count > 0) {
           // Bytes are waiting: give the upstream GATHER_MS to fill the buffer, then send what is there.
-          gathering ??= { timer: sleep(GATHER_MS), until: Date.now() + GATHER_MS };
-          await Promise.race([progress, gathering.timer, sink.closed]);
+          gatherUntil ??= Date.now() + GATHER_MS;
+          await this.#nextProgress(sink, gatherUntil - Date.now());
         } else {
-          await Promise.race([progress, sink.closed]);
+          await this.#nextProgress(sink);
         }
       }
       sink.end();
@@ -134,6 +132,27 @@ class FollowReader extends Readable implements BlobStream {
       sink.done();
       this.destroy();
     }
+  }
+
+  /** Resolves at the source's next progress, when the client's connection closes, or after `ms`; leaves no listener or timer behind. */
+  #nextProgress(sink: SocketSink, ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      const source = this.#source;
+      let woken = false;
+      let timer: NodeJS.Timeout | undefined;
+      let stopWaitingForClose: (() => void) | undefined;
+      const wake = (): void => {
+        if (woken) return;
+        woken = true;
+        source.off('progress', wake);
+        stopWaitingForClose?.();
+        if (timer !== undefined) clearTimeout(timer);
+        resolve();
+      };
+      source.on('progress', wake);
+      if (ms !== undefined) timer = setTimeout(wake, Math.max(0, ms));
+      stopWaitingForClose = sink.whenClosed(wake); // wakes at once if the connection is already gone
+    });
   }
 
   #release(): void {
