@@ -101,58 +101,56 @@ class FollowReader extends Readable implements BlobStream {
 
   async drainInto(dest: Writable, onBytes?: (count: number) => void): Promise<void> {
     const sink = new SocketSink(dest);
+    // One wake-up for the whole drain, fired by the source's progress, the client's disconnect and the
+    // gather timer: a wait is then one promise, with no listener to add and remove each time (a drain
+    // waits once per upstream chunk).
+    let wake: (() => void) | undefined;
+    const signal = (): void => {
+      const resolve = wake;
+      wake = undefined;
+      resolve?.();
+    };
+    // While bytes wait for a full buffer: the timer that ends the wait, and whether it has.
+    let gatherTimer: NodeJS.Timeout | undefined;
+    let gatherDue = false;
+    this.#source.on('progress', signal);
+    const stopWaitingForClose = sink.whenClosed(signal);
     try {
       if (this.readableDidRead || this.readableFlowing !== null || this.destroyed) throw new Error('drainInto: the stream was already read');
       let buffer: Buffer | undefined;
-      // While bytes wait for a full buffer: when that wait ends.
-      let gatherUntil: number | undefined;
       while (!this.#done()) {
         sink.check();
         const { count, final } = this.#available();
-        if (count >= DRAIN_CHUNK || (final && count > 0) || (count > 0 && gatherUntil !== undefined && Date.now() >= gatherUntil)) {
+        if (count >= DRAIN_CHUNK || (final && count > 0) || (count > 0 && gatherDue)) {
           buffer ??= Buffer.allocUnsafeSlow(DRAIN_CHUNK);
           const n = await this.#readInto(buffer, Math.min(count, buffer.length));
           // Bytes reported written that can't be read: fail rather than spin.
           if (n === 0) throw new Error(`reading the download at byte ${this.#position} gave nothing, though the bytes were written`);
           await sink.write(n === buffer.length ? buffer : buffer.subarray(0, n));
           onBytes?.(n);
-          gatherUntil = undefined;
+          clearTimeout(gatherTimer);
+          gatherTimer = undefined;
+          gatherDue = false;
           continue;
         }
-        if (count > 0) {
-          // Bytes are waiting: give the upstream GATHER_MS to fill the buffer, then send what is there.
-          gatherUntil ??= Date.now() + GATHER_MS;
-          await this.#nextProgress(sink, gatherUntil - Date.now());
-        } else {
-          await this.#nextProgress(sink);
+        // Bytes are waiting: give the upstream GATHER_MS to fill the buffer, then send what is there.
+        if (count > 0 && gatherTimer === undefined) {
+          gatherTimer = setTimeout(() => {
+            gatherDue = true;
+            signal();
+          }, GATHER_MS);
         }
+        // Nothing can fire between the check above and this line: a wake-up is never lost.
+        await new Promise<void>((resolve) => (wake = resolve));
       }
       sink.end();
     } finally {
+      clearTimeout(gatherTimer);
+      this.#source.off('progress', signal);
+      stopWaitingForClose();
       sink.done();
       this.destroy();
     }
-  }
-
-  /** Resolves at the source's next progress, when the client's connection closes, or after `ms`; leaves no listener or timer behind. */
-  #nextProgress(sink: SocketSink, ms?: number): Promise<void> {
-    return new Promise((resolve) => {
-      const source = this.#source;
-      let woken = false;
-      let timer: NodeJS.Timeout | undefined;
-      let stopWaitingForClose: (() => void) | undefined;
-      const wake = (): void => {
-        if (woken) return;
-        woken = true;
-        source.off('progress', wake);
-        stopWaitingForClose?.();
-        if (timer !== undefined) clearTimeout(timer);
-        resolve();
-      };
-      source.on('progress', wake);
-      if (ms !== undefined) timer = setTimeout(wake, Math.max(0, ms));
-      stopWaitingForClose = sink.whenClosed(wake); // wakes at once if the connection is already gone
-    });
   }
 
   #release(): void {
