@@ -57,3 +57,20 @@ export async function pidByCommandLine(needle: string): Promise<number> {
   }
   throw new Error(`no process with ${needle} in its command line`);
 }
+
+/** Samples a process's VmRSS every `everyMs` until stop(), which resolves with the largest sample (bytes). */
+export function sampleRss(pid: number, everyMs = 200): { stop(): Promise<number> } {
+  let max = 0;
+  const sample = async () => {
+    const { current } = await memoryOf(pid).catch(() => ({ current: 0 }));
+    if (current > max) max = current;
+  };
+  const timer = setInterval(() => void sample(), everyMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await sample();
+      return max;
+    },
+  };
+}

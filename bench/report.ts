@@ -14,6 +14,8 @@ export interface Row {
   readonly target: string;
   /** undefined: no target for this row. */
   readonly met?: boolean;
+  /** Where the difference to the reference goes, as far as it was measured (the "Where the gap goes" section). */
+  readonly gap?: string;
 }
 
 export interface Report {
@@ -65,6 +67,10 @@ export function renderReport(report: Report): string {
         row.met === undefined ? '—' : row.met ? 'yes' : '**no**',
       ].join(' | '),
     ).map((line) => `| ${line} |`),
+    '',
+    '## Where the gap goes',
+    '',
+    ...report.rows.filter((row) => row.gap !== undefined).flatMap((row) => [`- **${row.name}**: ${row.gap}`]),
     '',
     '## Details',
     '',
