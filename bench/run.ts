@@ -525,8 +525,8 @@ function coldPullGap(linkBytesPerSec: number | undefined): string {
     return (
       `The same CPU, not the link: 5 layers at ${linkBytesPerSec / MB} MB/s each are ${(5 * linkBytesPerSec) / MB} MB/s through the throttling proxy ` +
       '(node), the registry, skopeo and the mirror at once, which keeps both cores busy; the mirror\'s upstream reads then fall behind ' +
-      'the link (its layer GETs took 0.49-0.60 s for 21 MB, against 0.42 s at the link\'s rate, while curl alone through the proxy ' +
-      'gets 46-48 MB/s). The row below, at half the rate, has the same bytes and the same mirror and is within a few per cent of direct: ' +
+      'the link (its layer GETs took 0.54-0.63 s for 21 MB, against 0.42 s at the link\'s rate; 5 curls at once straight through the ' +
+      'proxy took 0.52-0.54 s, the same 5 through a cold mirror without skopeo 0.57-0.79 s). The row below, at half the rate, has the same bytes and the same mirror and is within a few per cent of direct: ' +
       'no per-request latency is left to cut, prefetch has every layer under way before skopeo asks for it.'
     );
   }
