@@ -32,15 +32,19 @@ beforeAll(async () => {
   await pushImage(v1, registry, 'library/ttl:1');
   await pushImage(v1, registry, 'library/gone:1');
   mirror = await startMirror({ upstreams: [{ name: 'docker.io', url: registry.url, aliases: ['docker.io'], default: true, tagTtl: `${TAG_TTL_MS}ms`, prefetch: false }] });
-  // Counts the requests the hot path answered (the server calls handle() on this object per request).
-  const hot = mirror.runtime.registry.hot!;
+  countReplays(mirror, () => replayed++);
+}, 300_000);
+
+/** Calls `replayed` for each request the hot path answered (the server calls handle() on this object per request). */
+function countReplays(target: RunningMirror, replayed: () => void): void {
+  const hot = target.runtime.registry.hot!;
   const handle = hot.handle.bind(hot);
   hot.handle = async (req, res) => {
     const answered = await handle(req, res);
-    if (answered) replayed++;
+    if (answered) replayed();
     return answered;
   };
-}, 300_000);
+}
 
 afterAll(async () => {
   await mirror?.dispose();
@@ -142,13 +146,7 @@ describe('with client authentication on', () => {
       upstreams: [{ name: 'docker.io', url: registry.url, aliases: ['docker.io'], default: true, prefetch: false }],
       auth: { htpasswd, anonymous: [], rules: [{ repos: ['library/private'], users: ['alice'], actions: ['pull'] }] },
     });
-    const hot = authed.runtime.registry.hot!;
-    const handle = hot.handle.bind(hot);
-    hot.handle = async (req, res) => {
-      const answered = await handle(req, res);
-      if (answered) authedReplays++;
-      return answered;
-    };
+    countReplays(authed, () => authedReplays++);
   }, 60_000);
 
   afterAll(async () => {
