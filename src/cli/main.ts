@@ -35,7 +35,15 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   },
 };
 
+/** package.json "engines": older runtimes lack what the dependencies use (undici needs zlib's zstd). */
+const MIN_NODE_MAJOR = 24;
+
 async function main(argv: string[]): Promise<number> {
+  // Before any command's modules load: on an older node they fail at import with a stack trace.
+  if (Number(process.versions.node.split('.')[0]) < MIN_NODE_MAJOR) {
+    console.error(`ocimirror: needs Node.js ${MIN_NODE_MAJOR} or newer; ${process.execPath} is ${process.version}`);
+    return 1;
+  }
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(USAGE);
