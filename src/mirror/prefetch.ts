@@ -86,9 +86,12 @@ export class Prefetcher {
     if (how.fetched || armed) this.#enqueue(routed, manifest);
   }
 
-  /** A client asked for this blob (GET or HEAD). */
-  requested(digest: string): void {
-    this.#unrequested.delete(digest);
+  /**
+   * A client asked for this blob (GET or HEAD). True for the first request of a blob prefetch fetched
+   * for it: its bytes came from the upstream for this pull, even when they are on disk by now.
+   */
+  requested(digest: string): boolean {
+    return this.#unrequested.delete(digest);
   }
 
   /** No new downloads; running ones that no client asked for are broken off (nothing of them is cached). */

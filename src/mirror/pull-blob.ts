@@ -26,11 +26,11 @@ export interface BlobAnswer {
 
 export async function pullBlob(deps: BlobPullDeps, routed: Routed, digestText: string): Promise<BlobAnswer> {
   const digest = parseDigest(digestText).value;
-  deps.prefetch.requested(digest);
+  const prefetched = deps.prefetch.requested(digest);
   const held = await heldForMirror(deps, digest);
   if (held) {
-    deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'hit' });
-    return fromStore(deps, digest, held.size);
+    deps.metrics.cacheLookups.inc({ kind: 'blob', result: prefetched ? 'miss' : 'hit' });
+    return fromStore(deps, digest, held.size, prefetched ? 'upstream' : 'cache');
   }
   deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'miss' });
   const running = deps.downloads.get(digest);
@@ -90,11 +90,12 @@ async function heldForMirror(deps: BlobPullDeps, digest: string): Promise<Stored
   return held && (await servableByMirror(deps, digest, 'blob')) ? held : undefined;
 }
 
-function fromStore(deps: BlobPullDeps, digest: string, size: number): BlobAnswer {
+/** `source`: upstream for the first request of a blob that layer prefetch just downloaded for this pull. */
+function fromStore(deps: BlobPullDeps, digest: string, size: number, source: BlobAnswer['source'] = 'cache'): BlobAnswer {
   void deps.meta.touchBlob(digest, size, deps.now()).catch((err: unknown) => metadataFailed(deps, err));
   return {
     size,
-    source: 'cache',
+    source,
     open: async (range) => {
       const stream = await deps.blobs.open(digest, range);
       if (!stream) throw new OciError('BLOB_UNKNOWN', 'blob was removed from the cache', { detail: { digest } });
@@ -200,11 +201,11 @@ function track(deps: BlobPullDeps, download: InflightBlob, routed: Routed, succe
 /** HEAD of a blob: the size, from disk, from a download in progress, or from an upstream HEAD (no download). */
 export async function headBlob(deps: BlobPullDeps, routed: Routed, digestText: string): Promise<{ size: number | undefined; source: 'cache' | 'upstream' }> {
   const digest = parseDigest(digestText).value;
-  deps.prefetch.requested(digest);
+  const prefetched = deps.prefetch.requested(digest);
   const held = await heldForMirror(deps, digest);
   if (held) {
-    deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'hit' });
-    return { size: held.size, source: 'cache' };
+    deps.metrics.cacheLookups.inc({ kind: 'blob', result: prefetched ? 'miss' : 'hit' });
+    return { size: held.size, source: prefetched ? 'upstream' : 'cache' };
   }
   deps.metrics.cacheLookups.inc({ kind: 'blob', result: 'miss' });
   const running = deps.downloads.get(digest);

@@ -136,7 +136,10 @@ describe('Prefetcher', () => {
     prefetcher.manifestServed(routed, manifestWith(2), { head: false, fetched: true });
     await settle();
     expect(await counter('prefetchStarted')).toBe(3);
-    prefetcher.requested(started[0]!.digest);
+    // The first request of a prefetched blob is told so (its answer says miss, not hit); the next is not.
+    expect(prefetcher.requested(started[0]!.digest)).toBe(true);
+    expect(prefetcher.requested(started[0]!.digest)).toBe(false);
+    expect(prefetcher.requested('sha256:' + 'f'.repeat(64))).toBe(false);
     tick(1_000);
     await new Promise((resolve) => setTimeout(resolve, 600)); // the sweep runs every unusedAfter / 2
     expect(await counter('prefetchNeverRequested')).toBe(2);
