@@ -87,11 +87,14 @@ export class Prefetcher {
   }
 
   /**
-   * A client asked for this blob (GET or HEAD). True for the first request of a blob prefetch fetched
-   * for it: its bytes came from the upstream for this pull, even when they are on disk by now.
+   * A client asked for this blob (GET or HEAD). True for the first request of a blob prefetch downloaded
+   * for it: its bytes came from the upstream for this pull, even when they are on disk by now. False
+   * while prefetch is still looking (the blob may be stored already: then nothing is downloaded).
    */
   requested(digest: string): boolean {
-    return this.#unrequested.delete(digest);
+    const entry = this.#unrequested.get(digest);
+    this.#unrequested.delete(digest);
+    return entry?.download !== undefined;
   }
 
   /** No new downloads; running ones that no client asked for are broken off (nothing of them is cached). */

@@ -145,6 +145,21 @@ describe('Prefetcher', () => {
     expect(await counter('prefetchNeverRequested')).toBe(2);
   });
 
+  it('does not tell a request of a blob prefetch is still looking at, or found stored, that prefetch fetched it', async () => {
+    const answers: ((d: InflightBlob | undefined) => void)[] = [];
+    const { prefetcher, routed } = setUp({}, { download: () => new Promise((resolve) => answers.push(resolve)) });
+    const manifest = manifestWith(1);
+    prefetcher.manifestServed(routed, manifest, { head: false, fetched: true });
+    await settle();
+    expect(answers).toHaveLength(2);
+    const doc = JSON.parse(manifest.body.toString()) as { config: { digest: string }; layers: { digest: string }[] };
+    expect(prefetcher.requested(doc.config.digest)).toBe(false); // still looking
+    answers[1]!(undefined); // the layer was stored already: nothing downloaded
+    await settle();
+    expect(prefetcher.requested(doc.layers[0]!.digest)).toBe(false);
+    answers[0]!(undefined);
+  });
+
   it('breaks off on stop() the downloads no client asked for, and starts nothing more', async () => {
     const { prefetcher, routed, started } = setUp();
     prefetcher.manifestServed(routed, manifestWith(2), { head: false, fetched: true });
