@@ -1,5 +1,6 @@
 // The root logger: pino, JSON lines, credentials redacted wherever they might appear.
 import { pino, type Logger } from 'pino';
+import { LineSink } from './line-sink.ts';
 
 export type { Logger };
 
@@ -24,6 +25,6 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination,
+    destination ?? new LineSink(1),
   );
 }
