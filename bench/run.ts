@@ -371,10 +371,13 @@ async function cachedManifests(upstream: RunningRegistry, mirror: MirrorProcess,
     target: '< 150',
     met: rssPeak < 150 * MB,
     gap:
-      'V8\'s old generation grows between full collections (objects that lived through two scavenges while their request was in flight), and ' +
-      'the access line costs memory as well as time: with log level silent the same load peaked at ~130 MB (scratch runs, one wrk of 10 s). ' +
-      'Tried and not kept: --heap-growing-percent=20 (130-142 MB, but every cold pull ~0.13 s slower from the extra full collections), ' +
-      '--optimize-for-size (127 MB, ~15% fewer requests/s).',
+      'The process begins this load at ~130 MB (see Details): it served the blob rows before, and ~25 MB of read buffers wait for V8\'s next full ' +
+      'collection while glibc keeps much of the heap memory freed after them; the load adds 10-40 MB as V8\'s old generation grows between full ' +
+      'collections. The access log no longer adds a backlog: its lines leave in one write per event-loop turn (src/observability/line-sink.ts), ' +
+      'where pino\'s asynchronous writer had kept up to 5.6 MB of lines waiting for the bench\'s pipe reader. Scratch runs of this build ' +
+      '(BENCH_ONLY=manifests) peaked at 127-162 MB, from 162-184 before that change. Tried and not kept: MALLOC_ARENA_MAX=2 (no difference ' +
+      'beyond the noise in 4 alternating runs), --heap-growing-percent=20 (130-142 MB, but every cold pull ~0.13 s slower from the extra full ' +
+      'collections), --optimize-for-size (127 MB, ~15% fewer requests/s).',
   });
   details.push(
     `RSS under the manifest load: VmRSS of the mirror process sampled every 200 ms during the wrk runs of the two manifest rows (the process that served the throughput rows before; ${(rssBefore / MB).toFixed(0)} MB when the load began).`,
