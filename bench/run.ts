@@ -375,7 +375,8 @@ async function cachedManifests(upstream: RunningRegistry, mirror: MirrorProcess,
       'collection while glibc keeps much of the heap memory freed after them; the load adds 10-40 MB as V8\'s old generation grows between full ' +
       'collections. The access log no longer adds a backlog: its lines leave in one write per event-loop turn (src/observability/line-sink.ts), ' +
       'where pino\'s asynchronous writer had kept up to 5.6 MB of lines waiting for the bench\'s pipe reader. Scratch runs of this build ' +
-      '(BENCH_ONLY=manifests) peaked at 127-162 MB, from 162-184 before that change. Tried and not kept: MALLOC_ARENA_MAX=2 (no difference ' +
+      '(BENCH_ONLY=manifests) peaked at 127-162 MB, from 162-184 before that change, and a full run while the machine\'s load average was 5-8 ' +
+      'read 202 MB (V8\'s concurrent marking gets less CPU, so the heap grows further before a full collection ends). Tried and not kept: MALLOC_ARENA_MAX=2 (no difference ' +
       'beyond the noise in 4 alternating runs), --heap-growing-percent=20 (130-142 MB, but every cold pull ~0.13 s slower from the extra full ' +
       'collections), --optimize-for-size (127 MB, ~15% fewer requests/s).',
   });
