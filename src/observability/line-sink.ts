@@ -14,10 +14,12 @@ const FULL_WAIT_MS = 1;
 export class LineSink {
   readonly #fd: number;
   #pending: string[] = [];
-  #bytes = 0;
+  /** Length of the waiting lines (UTF-16 units: bytes, for the ASCII JSON lines the logger writes). */
+  #length = 0;
   #scheduled = false;
+  #exitHooked = false;
   #broken = false;
-  readonly #onExit = () => this.flushSync();
+  readonly #flushNow = () => this.flushSync();
   readonly #wait = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(fd = 1) {
@@ -27,14 +29,18 @@ export class LineSink {
   write(line: string): boolean {
     if (this.#broken) return true;
     this.#pending.push(line);
-    this.#bytes += line.length;
+    this.#length += line.length;
+    if (!this.#exitHooked) {
+      // Lines still waiting when the process exits (process.exit() included) are written then. Hooked
+      // once, at the first line: a logger that never writes (level silent) adds no listener.
+      this.#exitHooked = true;
+      process.on('exit', this.#flushNow);
+    }
     if (!this.#scheduled) {
       this.#scheduled = true;
-      // Lines still waiting when the process exits (process.exit() included) are written then.
-      process.once('exit', this.#onExit);
-      setImmediate(() => this.flushSync());
+      setImmediate(this.#flushNow);
     }
-    if (this.#bytes >= MAX_PENDING_BYTES) this.flushSync();
+    if (this.#length >= MAX_PENDING_BYTES) this.flushSync();
     return true;
   }
 
@@ -46,14 +52,11 @@ export class LineSink {
 
   /** Writes every waiting line now, waiting for the reader if it must. */
   flushSync(): void {
-    if (this.#scheduled) {
-      this.#scheduled = false;
-      process.off('exit', this.#onExit);
-    }
+    this.#scheduled = false;
     if (this.#pending.length === 0) return;
     const data = Buffer.from(this.#pending.length === 1 ? this.#pending[0]! : this.#pending.join(''));
     this.#pending = [];
-    this.#bytes = 0;
+    this.#length = 0;
     let written = 0;
     while (written < data.byteLength && !this.#broken) {
       try {
