@@ -9,6 +9,7 @@ import { Readable, type Writable } from 'node:stream';
 import { DigestVerifier, parseDigest } from '../oci/digest.ts';
 import { readFully } from './read-fully.ts';
 import { DRAIN_CHUNK, SocketSink, type BlobStream } from './blob-stream.ts';
+import { DrainBuffers } from './drain-buffers.ts';
 import { DigestMismatchError, type BlobStore, type BlobUpload, type ByteRange, type PartialBlob, type StoredBlob, type UploadSession } from './blob-store.ts';
 import { createDiskSession, expireDiskSessions, openDiskSession, type SessionHome } from './disk-upload-session.ts';
 import { VerifiedSpool } from './verified-spool.ts';
@@ -24,6 +25,8 @@ const SESSIONS_DIR = '_sessions';
 export class DiskBlobStore implements BlobStore {
   readonly #root: string;
   readonly #sessions: SessionHome;
+  /** The send buffers of this store's blob drains. */
+  readonly #drainBuffers = new DrainBuffers();
 
   constructor(root: string) {
     this.#root = root;
@@ -85,7 +88,7 @@ export class DiskBlobStore implements BlobStore {
     try {
       const end = range ? range.end + 1 : (await handle.stat()).size;
       // The stream owns the handle and closes it when done or destroyed.
-      return new BlobFileStream(handle, range?.start ?? 0, end);
+      return new BlobFileStream(handle, range?.start ?? 0, end, this.#drainBuffers);
     } catch (err) {
       await handle.close();
       throw err;
@@ -243,9 +246,11 @@ class BlobFileStream extends Readable implements BlobStream {
   #position: number;
   /** Exclusive. */
   readonly #end: number;
+  readonly #drainBuffers: DrainBuffers;
 
-  constructor(handle: FileHandle, start: number, end: number) {
+  constructor(handle: FileHandle, start: number, end: number, drainBuffers: DrainBuffers) {
     super({ highWaterMark: DRAIN_CHUNK });
+    this.#drainBuffers = drainBuffers;
     this.#handle = handle;
     this.#position = start;
     this.#end = end;
@@ -278,13 +283,17 @@ class BlobFileStream extends Readable implements BlobStream {
       if (this.readableDidRead || this.readableFlowing !== null || this.destroyed) throw new Error('drainInto: the stream was already read');
       sink.check();
       // The next read starts when the previous chunk was handed to the kernel, which keeps sending it meanwhile.
-      const buffer = Buffer.allocUnsafeSlow(Math.min(DRAIN_CHUNK, this.#end - this.#position));
+      const remaining = this.#end - this.#position;
+      const pooled = remaining >= DRAIN_CHUNK;
+      const buffer = pooled ? this.#drainBuffers.take() : Buffer.allocUnsafeSlow(remaining);
       while (this.#position < this.#end) {
         const bytesRead = await this.#readInto(buffer, Math.min(buffer.length, this.#end - this.#position));
         await sink.write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
         onBytes?.(bytesRead);
       }
       sink.end();
+      // Every write completed: nothing refers to the bytes any more.
+      if (pooled) this.#drainBuffers.give(buffer);
     } finally {
       sink.done();
       this.destroy();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { readdir, stat, utimes } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DigestMismatchError } from '../../src/store/blob-store.ts';
@@ -139,5 +139,42 @@ describe('DiskBlobStore on disk', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(openFds() - before).toBeLessThan(10);
+  });
+});
+
+describe('DiskBlobStore drains, which reuse their send buffers', () => {
+  /** A client connection: keeps a copy of every chunk, as the kernel does when a write completes. */
+  function client(): { socket: PassThrough; received: () => Buffer } {
+    const socket = new PassThrough();
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(Buffer.from(chunk)));
+    return { socket, received: () => Buffer.concat(chunks) };
+  }
+
+  it('sends each blob its own bytes, one after another, side by side and after a client that went away', async () => {
+    const dir = await makeTempDir('disk-blob-store-drains');
+    try {
+      const store = new DiskBlobStore(join(dir, 'blobs'));
+      await store.init({ removeUploadsOlderThanMs: DAY_MS });
+      const blobs = [3 * 1024 * 1024 + 5, 1024 * 1024 + 1, 700_000].map((size) => randomBytes(size));
+      for (const bytes of blobs) await store.put(sha256(bytes), bytes);
+      const drain = async (bytes: Buffer) => {
+        const stream = await store.open(sha256(bytes));
+        const { socket, received } = client();
+        await stream!.drainInto(socket);
+        expect(sha256(received())).toBe(sha256(bytes));
+      };
+      for (const bytes of blobs) await drain(bytes);
+      await Promise.all([...blobs, ...blobs].map(drain));
+      // A client gone mid-blob: its drain fails, and the next drains are still whole.
+      const gone = new PassThrough();
+      gone.once('data', () => gone.destroy());
+      gone.resume();
+      const stream = await store.open(sha256(blobs[0]!));
+      await expect(stream!.drainInto(gone)).rejects.toThrow();
+      for (const bytes of blobs) await drain(bytes);
+    } finally {
+      await removeTempDir(dir);
+    }
   });
 });
