@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { BlobUpload, StoredBlob } from '../store/blob-store.ts';
 import { InflightBlob } from './inflight-blob.ts';
-import { chunksOf } from './stream-chunks.ts';
+import { chunksOf, release } from './stream-chunks.ts';
 
 export interface BlobDownloadOptions {
   readonly digest: string;
@@ -57,6 +57,8 @@ export class BlobDownload extends InflightBlob {
         }
         onBytes?.(chunk.byteLength);
         await this.#upload.write(chunk);
+        // The upload copied the bytes, and nothing else holds the body's chunks.
+        release(chunk);
         this.progress();
       }
       if (this.size !== undefined && this.#upload.written !== this.size) {

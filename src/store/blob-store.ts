@@ -21,7 +21,8 @@ export interface BlobUpload {
   /** Bytes written so far. */
   readonly written: number;
   /**
-   * Takes the next bytes (the caller may reuse `chunk` once this resolves). They may stay in memory
+   * Takes the next bytes (copied: once this resolves, `chunk` is the caller's again, to reuse or to
+   * free with ArrayBuffer.transfer). They may stay in memory
    * until later writes or commit; other processes following the upload see them once they are in the file.
    */
   write(chunk: Uint8Array): Promise<void>;

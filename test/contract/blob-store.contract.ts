@@ -200,6 +200,25 @@ export function describeBlobStore(name: string, factory: () => Promise<BlobStore
         expectSameBytes(await readAll(await store.open(digest)), bytes);
       });
 
+      it('a chunk is the caller\'s again once its write resolved: freed or overwritten then, the blob stays whole', async () => {
+        // The mirror frees each upstream chunk's memory as soon as its write resolved (stream-chunks.ts).
+        const bytes = randomBytes(3 * 1024 * 1024 + 12_345);
+        const digest = sha256(bytes);
+        const upload = await store.begin(digest);
+        try {
+          for (let i = 0; i < bytes.length; i += 65_536) {
+            const chunk = new Uint8Array(bytes.subarray(i, i + 65_536));
+            await upload.write(chunk);
+            if (i % (2 * 65_536) === 0) chunk.buffer.transfer(0);
+            else chunk.fill(0);
+          }
+          expect(await upload.commit()).toEqual({ digest, size: bytes.length });
+        } finally {
+          await upload.abort();
+        }
+        expectSameBytes(await readAll(await store.open(digest)), bytes);
+      });
+
       it('commit with the wrong bytes throws DigestMismatchError and leaves nothing visible', async () => {
         const digest = sha256(hello);
         const upload = await store.begin(digest);
