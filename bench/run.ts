@@ -371,14 +371,15 @@ async function cachedManifests(upstream: RunningRegistry, mirror: MirrorProcess,
     target: '< 150',
     met: rssPeak < 150 * MB,
     gap:
-      'The process begins this load at ~130 MB (see Details): it served the blob rows before, and ~25 MB of read buffers wait for V8\'s next full ' +
-      'collection while glibc keeps much of the heap memory freed after them; the load adds 10-40 MB as V8\'s old generation grows between full ' +
-      'collections. The access log no longer adds a backlog: its lines leave in one write per event-loop turn (src/observability/line-sink.ts), ' +
-      'where pino\'s asynchronous writer had kept up to 5.6 MB of lines waiting for the bench\'s pipe reader. Scratch runs of this build ' +
-      '(BENCH_ONLY=manifests) peaked at 127-162 MB, from 162-184 before that change, and a full run while the machine\'s load average was 5-8 ' +
-      'read 202 MB (V8\'s concurrent marking gets less CPU, so the heap grows further before a full collection ends). Tried and not kept: MALLOC_ARENA_MAX=2 (no difference ' +
-      'beyond the noise in 4 alternating runs), --heap-growing-percent=20 (130-142 MB, but every cold pull ~0.13 s slower from the extra full ' +
-      'collections), --optimize-for-size (127 MB, ~15% fewer requests/s).',
+      'The process begins this load at ~115 MB (see Details), after the blob rows; it began at ~130 MB before blob drains reused their send buffers ' +
+      '(src/store/drain-buffers.ts: each drain had left a dead 512 KiB buffer for V8\'s next full collection, and glibc kept the memory freed after them). ' +
+      'The load adds 10-40 MB as V8\'s old generation grows between full collections (its allocation-site pretenuring moves the short-lived request ' +
+      'objects of 50 busy connections there), more on a loaded machine, where concurrent marking gets less CPU: full runs while the load average ' +
+      'was 5-8 read 202-212 MB before that change. The access log adds no backlog: its lines leave in one write per event-loop turn ' +
+      '(src/observability/line-sink.ts). Tried and not kept: --no-allocation-site-pretenuring (149-151 MB, no spikes, but ~25% fewer ' +
+      'requests/s by digest), MALLOC_ARENA_MAX=2 and glibc malloc tunables (mmap/trim thresholds 128 KiB; no difference beyond the noise), ' +
+      '--heap-growing-percent=20 (130-142 MB, but every cold pull ~0.13 s slower from the extra full collections), --optimize-for-size (127 MB, ' +
+      '~15% fewer requests/s).',
   });
   details.push(
     `RSS under the manifest load: VmRSS of the mirror process sampled every 200 ms during the wrk runs of the two manifest rows (the process that served the throughput rows before; ${(rssBefore / MB).toFixed(0)} MB when the load began).`,
@@ -654,7 +655,9 @@ async function peakMemory(upstream: RunningRegistry, layer: { digest: string; si
       'HTTP server listening, measured on this machine; an ES module graph costs more than the same code as CommonJS (node -e with ' +
       '--input-type=module and one listener: ~60 MB). Loaded alone beside one listener, zod, undici, yaml and prom-client each add 9-14 MB, ' +
       'hono 4, pino 2 (not additive: they share the loader\'s cost). Not loaded at start: the S3 client (only with storage.s3), ioredis ' +
-      '(only with redis). Lazy-loading jose (auth off) was tried and measured no difference. Reaching 60 MB would mean dropping those libraries.',
+      '(only with redis). Tried and measured no gain: lazy-loading jose (auth off); bundling the whole program into one minified file with ' +
+      'esbuild (ESM 99 MB, CommonJS 90 MB: the libraries\' code is still compiled and kept). A V8 start-up snapshot (node --build-snapshot) ' +
+      'cannot hold the program: node:http\'s parser binding is not serializable. Reaching 60 MB would mean dropping those libraries.',
   });
   for (const phase of ['cold', 'cached'] as const) {
     rows.push({
@@ -667,7 +670,14 @@ async function peakMemory(upstream: RunningRegistry, layer: { digest: string; si
       gap:
         `Over the start-up figure: one 512 KiB send buffer per client (${RSS_CLIENTS} x 512 KiB = ${((RSS_CLIENTS * DRAIN_CHUNK) / MiB).toFixed(0)} MiB, the size that ` +
         'made cached throughput exceed nginx\'s), the sockets, and the V8 heap (flat at ~25 MiB during the cold load)' +
-        (phase === 'cold' ? '; cold adds the upload\'s two 1 MiB write buffers and the upstream socket\'s reads. Before this was fixed, every wait of a follower raced the client\'s close promise, leaving a reaction on it per wait: the heap grew with the bytes sent (161-362 MB between runs).' : '.'),
+        (phase === 'cold'
+          ? '; cold adds the upload\'s two 1 MiB write buffers and the upstream socket\'s reads, each its own 64 KiB ArrayBuffer, freed as soon as ' +
+            'the upload copied it (src/mirror/stream-chunks.ts release): left to V8, whose external-memory limit lets tens of MB of them wait, ' +
+            '~35 MB gathered at the start of this load and it peaked at 153-157 MB. Smaller send buffers for followers of a download ' +
+            '(128 KiB) were tried, before that release, and measured no lower, and so was a pool of send buffers shared per write: the 50 followers wake at the ' +
+            'same upstream chunk and all write at once. Before an earlier fix, every wait of a follower raced the client\'s close promise, ' +
+            'leaving a reaction on it per wait: the heap grew with the bytes sent (161-362 MB between runs).'
+          : '.'),
     });
   }
   details.push(
