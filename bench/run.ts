@@ -672,7 +672,7 @@ async function peakMemory(upstream: RunningRegistry, layer: { digest: string; si
         'made cached throughput exceed nginx\'s), the sockets, and the V8 heap (flat at ~25 MiB during the cold load)' +
         (phase === 'cold'
           ? '; cold adds the upload\'s two 1 MiB write buffers and the upstream socket\'s reads, each its own 64 KiB ArrayBuffer, freed as soon as ' +
-            'the upload copied it (src/mirror/stream-chunks.ts release): left to V8, whose external-memory limit lets tens of MB of them wait, ' +
+            'the upload copied it (src/store/release-bytes.ts): left to V8, whose external-memory limit lets tens of MB of them wait, ' +
             '~35 MB gathered at the start of this load and it peaked at 153-157 MB. Smaller send buffers for followers of a download ' +
             '(128 KiB) were tried, before that release, and measured no lower, and so was a pool of send buffers shared per write: the 50 followers wake at the ' +
             'same upstream chunk and all write at once. Before an earlier fix, every wait of a follower raced the client\'s close promise, ' +

@@ -5,8 +5,9 @@
 // its end (or its upstream timeout) even if every client has gone.
 import type { Readable } from 'node:stream';
 import type { BlobUpload, StoredBlob } from '../store/blob-store.ts';
+import { release } from '../store/release-bytes.ts';
 import { InflightBlob } from './inflight-blob.ts';
-import { chunksOf, release } from './stream-chunks.ts';
+import { chunksOf } from './stream-chunks.ts';
 
 export interface BlobDownloadOptions {
   readonly digest: string;

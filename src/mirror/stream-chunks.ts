@@ -57,14 +57,3 @@ export async function* chunksOf(stream: Readable): AsyncGenerator<Uint8Array> {
   }
 }
 
-/**
- * Frees a chunk's memory now, where V8 would free it only at a later collection: for a chunk of a
- * stream nobody else reads (an upstream body), once its bytes were copied on. Each socket read of an
- * upstream body is its own 64 KiB ArrayBuffer; dead ones waited for V8, whose external-memory limit let
- * ~35 MB of them gather at the start of a fast download (bench: the 50 x 1 GB cold row peaked 8-10 MB
- * higher). A chunk that shares its ArrayBuffer (a pooled small Buffer, a slice) is left alone.
- */
-export function release(chunk: Uint8Array): void {
-  const buffer = chunk.buffer;
-  if (buffer instanceof ArrayBuffer && !buffer.resizable && !buffer.detached && chunk.byteOffset === 0 && chunk.byteLength === buffer.byteLength) buffer.transfer(0);
-}

@@ -201,7 +201,7 @@ export function describeBlobStore(name: string, factory: () => Promise<BlobStore
       });
 
       it('a chunk is the caller\'s again once its write resolved: freed or overwritten then, the blob stays whole', async () => {
-        // The mirror frees each upstream chunk's memory as soon as its write resolved (stream-chunks.ts).
+        // The mirror frees each upstream chunk's memory as soon as its write resolved (src/store/release-bytes.ts).
         const bytes = randomBytes(3 * 1024 * 1024 + 12_345);
         const digest = sha256(bytes);
         const upload = await store.begin(digest);
