@@ -1,43 +1,44 @@
 // Request bodies, streamed: under @hono/node-server straight from the socket (no web-stream
 // conversion for gigabyte layers), elsewhere (tests through app.request) from the web stream.
 //
-// node's HTTP parser hands every body chunk over as a fresh 64 KiB buffer. Those die young, but V8
-// collects ArrayBuffer garbage only when a scavenge happens, and the small JS objects wrapping them fill
-// the young generation slowly: between collections tens of MiB of dead chunks stay resident (a 1 GB
-// push peaked ~75 MiB above idle). A minor GC every few MiB of body frees them as they go, for
-// well under a millisecond each (bench/RESULTS.md has the measurements).
+// node's HTTP parser hands every body chunk over as a buffer of its own, which V8 frees only when a
+// collection finds it dead; the small JS objects wrapping them fill the young generation slowly, so
+// between collections tens of MiB of dead chunks stayed resident (a 1 GB push peaked ~75 MiB above
+// idle). An upload copies each chunk into its file writer before it asks for the next: the chunk is
+// freed then (src/store/release-bytes.ts).
 import type { IncomingMessage } from 'node:http';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { Context } from 'hono';
 import { OciError } from '../oci/errors.ts';
+import { release } from '../store/release-bytes.ts';
 
-/** Body bytes between two young-generation collections. */
-const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
-
-/** V8's collector, reachable without a command-line flag (every launcher gets it). */
-const collect: (options: { type: 'minor' }) => void = (() => {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as (options: { type: 'minor' }) => void;
-})();
-
-async function* collectingAsItGoes(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  let since = 0;
+async function* freedAsTheyGo(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
   for await (const chunk of body) {
     yield chunk;
-    since += chunk.byteLength;
-    if (since >= COLLECT_EVERY_BYTES) {
-      since = 0;
-      collect({ type: 'minor' });
-    }
+    release(chunk);
   }
 }
 
+/** The socket's body under @hono/node-server, undefined elsewhere. */
+function incomingOf(c: Context): IncomingMessage | undefined {
+  return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+}
+
+function webBody(c: Context): AsyncIterable<Uint8Array> {
+  return c.req.raw.body ?? (async function* () {})();
+}
+
+/**
+ * The body as it arrives, for a consumer that copies each chunk before it asks for the next (an upload
+ * session): a chunk is freed then. A body to keep whole is readSmallBody's.
+ */
 export function requestBody(c: Context): AsyncIterable<Uint8Array> {
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  if (incoming) return collectingAsItGoes(incoming);
-  const body = c.req.raw.body;
-  return body ?? (async function* () {})();
+  const incoming = incomingOf(c);
+  return incoming ? freedAsTheyGo(incoming) : webBody(c);
+}
+
+/** The body's chunks, kept by whoever reads them. */
+function arriving(c: Context): AsyncIterable<Uint8Array> {
+  return incomingOf(c) ?? webBody(c);
 }
 
 /** Whether the request announces a body (a final PUT may carry the last chunk, or none). */
@@ -53,7 +54,7 @@ export async function readSmallBody(c: Context, max: number, what: string): Prom
   if (Number(c.req.header('content-length') ?? 0) > max) throw tooLarge();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of requestBody(c)) {
+  for await (const chunk of arriving(c)) {
     total += chunk.byteLength;
     if (total > max) throw tooLarge();
     chunks.push(chunk);

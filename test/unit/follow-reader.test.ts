@@ -62,7 +62,7 @@ function client(): { socket: PassThrough; received: () => Buffer } {
   return { socket, received: () => Buffer.concat(chunks) };
 }
 
-/** V8's full collector, as src/http/request-body.ts reaches its minor one. */
+/** V8's full collector, reached without a command-line flag. */
 const fullGc: () => void = (() => {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
