@@ -847,8 +847,8 @@ async function pushes(upstream: RunningRegistry, work: string): Promise<void> {
       `${((memory.peak - memory.idle) / MB / PUSH_CONCURRENT).toFixed(0)} MB per upload above the ${(memory.idle / MB).toFixed(0)} MB after the warm-up push. ` +
       'Each upload (skopeo sends an image\'s layers side by side) holds two 1 MiB write buffers, and its socket\'s reads. node\'s parser hands ' +
       'each body read over as a buffer of its own; each is freed as soon as the upload copied it (src/http/request-body.ts, src/store/release-bytes.ts). ' +
-      'Before, they waited for V8 to collect them, although a minor GC was forced every 8 MiB of each body: 154-178 MB in this row (140-143 in ' +
-      'three scratch runs since).',
+      'Before, they waited for V8 to collect them, although a minor GC was forced every 8 MiB of each body: 154-178 MB in this row (140 and 143 in ' +
+      'two scratch runs since).',
   });
   details.push(
     `Concurrent pushes: ${PUSH_CONCURRENT} skopeo processes at once, each pushing its own differently seeded ${bytes} byte image (no blob in common, so every byte is uploaded; checked per push as above) ` +
