@@ -374,10 +374,13 @@ async function cachedManifests(upstream: RunningRegistry, mirror: MirrorProcess,
       'The process begins this load at ~115 MB (see Details), after the blob rows; it began at ~130 MB before blob drains reused their send buffers ' +
       '(src/store/drain-buffers.ts: each drain had left a dead 512 KiB buffer for V8\'s next full collection, and glibc kept the memory freed after them). ' +
       'The load adds 10-40 MB as V8\'s old generation grows between full collections (its allocation-site pretenuring moves the short-lived request ' +
-      'objects of 50 busy connections there), more on a loaded machine, where concurrent marking gets less CPU: full runs while the load average ' +
-      'was 5-8 read 202-212 MB before that change. The access log adds no backlog: its lines leave in one write per event-loop turn ' +
-      '(src/observability/line-sink.ts). Tried and not kept: --no-allocation-site-pretenuring (149-151 MB, no spikes, but ~25% fewer ' +
-      'requests/s by digest), MALLOC_ARENA_MAX=2 and glibc malloc tunables (mmap/trim thresholds 128 KiB; no difference beyond the noise), ' +
+      'objects of 50 busy connections there). Between runs this row reads 136-212 MB: in the high readings (memory traces of ' +
+      'BENCH_ONLY=throughput,manifests) the by-digest phase, which goes through hono, grows the old space to ~74 MB before a full collection, ' +
+      'and RssAnon then stays ~80 MB above V8\'s heap and external memory for the rest of the process\'s life. The access log adds no backlog: ' +
+      'its lines leave in one write per event-loop turn (src/observability/line-sink.ts). Tried and not kept (same traces, 2 runs each, ' +
+      'against 194-212 MB without): MALLOC_ARENA_MAX=2 (166, 188), glibc\'s mmap/trim thresholds at 128 KiB with and without it (186-191), ' +
+      '--no-concurrent-marking (170-186, under 2 CPU burners); --no-allocation-site-pretenuring (149-151 MB, no spikes, but ~25% fewer ' +
+      'requests/s by digest), ' +
       '--heap-growing-percent=20 (130-142 MB, but every cold pull ~0.13 s slower from the extra full collections), --optimize-for-size (127 MB, ' +
       '~15% fewer requests/s).',
   });
