@@ -56,4 +56,3 @@ export async function* chunksOf(stream: Readable): AsyncGenerator<Uint8Array> {
     stream.off('close', onClose);
   }
 }
-

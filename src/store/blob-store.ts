@@ -59,7 +59,8 @@ export interface UploadSession {
   size(): Promise<number>;
   /**
    * Appends `body` at `offset`, which must equal size() (UploadOffsetError otherwise, nothing written).
-   * Bytes that arrived before a body broke off stay, so the client can resume after them.
+   * Bytes that arrived before a body broke off stay, so the client can resume after them. Each chunk
+   * is copied before the next is asked for: the body may free a chunk then (http/request-body.ts does).
    */
   append(offset: number, body: AsyncIterable<Uint8Array>): Promise<number>;
   /** Checks every byte against `digest` and publishes them as that blob; DigestMismatchError (and the session is gone) otherwise. */
