@@ -390,6 +390,23 @@ export function describeBlobStore(name: string, factory: () => Promise<BlobStore
         expect(await store.openSession(session.id)).toBeUndefined();
       });
 
+      test('append copies each chunk before it asks for the next: a body that frees its chunks then still stores them whole', async () => {
+        // What src/http/request-body.ts does with a request's chunks.
+        const bytes = randomBytes(2 * 1024 * 1024 + 999);
+        const digest = sha256(bytes);
+        async function* freeing(): AsyncIterable<Uint8Array> {
+          for (let i = 0; i < bytes.length; i += 65_536) {
+            const chunk = new Uint8Array(bytes.subarray(i, i + 65_536));
+            yield chunk;
+            chunk.buffer.transfer(0);
+          }
+        }
+        const session = await store.createSession('lab/app');
+        expect(await session.append(0, freeing())).toBe(bytes.length);
+        expect(await session.commit(digest)).toEqual({ digest, size: bytes.length });
+        expectSameBytes(await readAll(await store.open(digest)), bytes);
+      });
+
       test('an upload of nothing commits as the empty blob', async () => {
         const empty = new Uint8Array();
         const session = await store.createSession('lab/app');
