@@ -284,16 +284,15 @@ class BlobFileStream extends Readable implements BlobStream {
       sink.check();
       // The next read starts when the previous chunk was handed to the kernel, which keeps sending it meanwhile.
       const remaining = this.#end - this.#position;
-      const pooled = remaining >= DRAIN_CHUNK;
-      const buffer = pooled ? this.#drainBuffers.take() : Buffer.allocUnsafeSlow(remaining);
+      const buffer = remaining >= DRAIN_CHUNK ? this.#drainBuffers.take() : Buffer.allocUnsafeSlow(remaining);
       while (this.#position < this.#end) {
         const bytesRead = await this.#readInto(buffer, Math.min(buffer.length, this.#end - this.#position));
         await sink.write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
         onBytes?.(bytesRead);
       }
       sink.end();
-      // Every write completed: nothing refers to the bytes any more.
-      if (pooled) this.#drainBuffers.give(buffer);
+      // Every write completed: nothing refers to the bytes any more (a smaller buffer is not kept).
+      this.#drainBuffers.give(buffer);
     } finally {
       sink.done();
       this.destroy();
