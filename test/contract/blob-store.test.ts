@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DigestMismatchError } from '../../src/store/blob-store.ts';
 import { DiskBlobStore } from '../../src/store/disk-blob-store.ts';
+import { drainClient } from '../support/drain-client.ts';
 import { makeTempDir, removeTempDir } from '../support/tmp.ts';
 import { describeBlobStore, HOSTILE_DIGESTS, readAll, sha256 } from './blob-store.contract.ts';
 
@@ -143,14 +144,6 @@ describe('DiskBlobStore on disk', () => {
 });
 
 describe('DiskBlobStore drains, which reuse their send buffers', () => {
-  /** A client connection: keeps a copy of every chunk, as the kernel does when a write completes. */
-  function client(): { socket: PassThrough; received: () => Buffer } {
-    const socket = new PassThrough();
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(Buffer.from(chunk)));
-    return { socket, received: () => Buffer.concat(chunks) };
-  }
-
   it('sends each blob its own bytes, one after another, side by side and after a client that went away', async () => {
     const dir = await makeTempDir('disk-blob-store-drains');
     try {
@@ -160,7 +153,7 @@ describe('DiskBlobStore drains, which reuse their send buffers', () => {
       for (const bytes of blobs) await store.put(sha256(bytes), bytes);
       const drain = async (bytes: Buffer) => {
         const stream = await store.open(sha256(bytes));
-        const { socket, received } = client();
+        const { socket, received } = drainClient();
         await stream!.drainInto(socket);
         expect(sha256(received())).toBe(sha256(bytes));
       };

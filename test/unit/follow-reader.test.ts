@@ -4,12 +4,12 @@
 // last one is what 50 clients of a cold 1 GB blob hit: each wait raced the client's close promise and
 // left a reaction on it until the client disconnected (the mirror's heap grew with the bytes sent).
 import { EventEmitter } from 'node:events';
-import { PassThrough } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { createFollowReader, type DownloadState, type FollowSource } from '../../src/mirror/follow-reader.ts';
+import { drainClient } from '../support/drain-client.ts';
 
 /** A download the test appends to and ends. */
 class GrowingSource extends EventEmitter implements FollowSource {
@@ -54,13 +54,6 @@ class GrowingSource extends EventEmitter implements FollowSource {
   }
 }
 
-/** A client connection: collects what it is sent (copied, as a socket's kernel buffer would: the drain reuses its buffer). */
-function client(): { socket: PassThrough; received: () => Buffer } {
-  const socket = new PassThrough();
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(Buffer.from(chunk)));
-  return { socket, received: () => Buffer.concat(chunks) };
-}
 
 /** V8's full collector, reached without a command-line flag. */
 const fullGc: () => void = (() => {
@@ -77,7 +70,7 @@ function heapAfterGc(): number {
 describe('following a download in progress', () => {
   it('sends every byte in order, and the last one only after the commit', async () => {
     const source = new GrowingSource(3 * 1024 * 1024 + 17);
-    const { socket, received } = client();
+    const { socket, received } = drainClient();
     const drained = createFollowReader(source).drainInto(socket);
     for (let sent = 0; sent < source.bytes.length; ) {
       const step = Math.min(64 * 1024 + 3, source.bytes.length - sent);
@@ -98,7 +91,7 @@ describe('following a download in progress', () => {
   it('holds no memory per wait: 40,000 one-byte chunks, one wait each', async () => {
     const chunks = 40_000;
     const source = new GrowingSource(chunks + 1);
-    const { socket, received } = client();
+    const { socket, received } = drainClient();
     const drained = createFollowReader(source).drainInto(socket);
     const grow = async (count: number) => {
       for (let i = 0; i < count; i++) {
@@ -121,7 +114,7 @@ describe('following a download in progress', () => {
 
   it('ends with the download\'s error when it fails, after what was sent', async () => {
     const source = new GrowingSource(1024 * 1024);
-    const { socket } = client();
+    const { socket } = drainClient();
     const drained = createFollowReader(source).drainInto(socket);
     source.grow(700 * 1024);
     await nextTurn();
@@ -134,7 +127,7 @@ describe('following a download in progress', () => {
 
   it('stops waiting when the client disconnects', async () => {
     const source = new GrowingSource(1024 * 1024);
-    const { socket } = client();
+    const { socket } = drainClient();
     const drained = createFollowReader(source).drainInto(socket);
     source.grow(1000);
     await nextTurn();
