@@ -1,9 +1,11 @@
-// A cached tag's manifest answered straight from node:http, in front of hono: the hottest request a
-// mirror gets (every node of a cluster asking what `app:latest` is) costs one map lookup, the same tag
-// check the full path makes, and one write, instead of hono's Request/Response objects, routing and a
-// pino child logger. Only an answer the full path gave for exactly this request (Host, URL, Accept) is
-// replayed, and only while the full path would give it again: the tag record still names the same
-// digest and is within its upstream's tag TTL, and the manifest is still in the hot-manifest LRU.
+// A cached manifest answered straight from node:http, in front of hono: the hottest requests a mirror
+// gets (every node of a cluster asking what `app:latest` is, then fetching that digest) cost one map
+// lookup, the same check the full path makes, and one write, instead of hono's Request/Response objects,
+// routing and a pino child logger. Only an answer the full path gave for exactly this request (Host, URL,
+// Accept) is replayed, and only while the full path would give it again: the manifest is still in the
+// hot-manifest LRU, and for a tag, its record still names the same digest and is within its upstream's
+// tag TTL; for a digest, the mirror may still serve it (mirror/hosted-guard.ts: a digest a push brought
+// and the mirror never fetched is asked upstream).
 // With client authentication on, every replay first passes the gate's own pull check (auth/hot-pull.ts);
 // off for overridable upstreams (a push may answer instead) and for requests that came through other
 // mirrors (Via: loop detection).
@@ -12,14 +14,21 @@ import { LRUCache } from 'lru-cache';
 import { pino } from 'pino';
 import type { HotPullCheck } from '../auth/hot-pull.ts';
 import type { CachedManifest, ProxyDeps } from '../mirror/deps.ts';
+import { servableByMirror } from '../mirror/hosted-guard.ts';
 import type { Target } from '../namespaces/resolve.ts';
 import type { TagKey } from '../store/metadata-store.ts';
 import { RequestIds } from '../http/request-ids.ts';
 
+/** What, besides the manifest staying in the LRU, keeps an answer replayable. */
+export type HotReference =
+  /** A tag: its record names the same manifest and was fetched less than `ttlMs` ago. */
+  | { readonly kind: 'tag'; readonly tag: TagKey; readonly ttlMs: number }
+  /** A digest: the mirror may serve it (not only pushed). */
+  | { readonly kind: 'digest' };
+
 /** What the full path answered, to be replayed. */
 export interface HotAnswer {
-  readonly tag: TagKey;
-  readonly tagTtlMs: number;
+  readonly reference: HotReference;
   readonly manifest: CachedManifest;
   /** Response headers of a cache hit, as the full path sends them. */
   readonly headers: Readonly<Record<string, string>>;
@@ -34,7 +43,7 @@ interface Entry extends HotAnswer {
   readonly quoted: { readonly upstream: string; readonly repo: string };
 }
 
-export type HotManifestDeps = Pick<ProxyDeps, 'meta' | 'manifests' | 'metrics' | 'logger' | 'now'>;
+export type HotManifestDeps = Pick<ProxyDeps, 'meta' | 'pins' | 'manifests' | 'metrics' | 'logger' | 'now'>;
 
 /** Distinct (Host, URL, Accept) answers kept. */
 const MAX_ENTRIES = 4096;
@@ -56,7 +65,7 @@ export class HotManifests {
     this.#out = (deps.logger as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym]!;
   }
 
-  /** The full path answered `req` with a hit or a fresh fetch of this tag: the same request may be replayed. */
+  /** The full path answered `req` with a hit or a fresh fetch of this manifest: the same request may be replayed. */
   remember(req: IncomingMessage, answer: HotAnswer): void {
     const key = keyOf(req);
     if (key !== undefined) this.#answers.set(key, { ...answer, quoted: { upstream: JSON.stringify(answer.upstream), repo: JSON.stringify(answer.repo) } });
@@ -77,15 +86,14 @@ export class HotManifests {
       if (!allowed) return false;
       user = allowed.user;
     }
-    const record = await this.#deps.meta.getTag(hot.tag).catch(() => undefined);
-    const { manifest } = hot;
-    if (!record || record.digest !== manifest.digest || this.#deps.now() - record.fetchedAt >= hot.tagTtlMs || this.#deps.manifests.get(manifest.digest) !== manifest) {
+    if (!(await this.#stillAnswers(hot))) {
       this.#answers.delete(key!);
       return false;
     }
+    const { manifest, reference } = hot;
     const head = req.method === 'HEAD';
     const { metrics } = this.#deps;
-    metrics.cacheLookups.inc({ kind: 'tag', result: 'hit' });
+    metrics.cacheLookups.inc({ kind: reference.kind === 'tag' ? 'tag' : 'manifest', result: 'hit' });
     res.writeHead(200, hot.headers);
     if (head) res.end();
     else {
@@ -94,6 +102,15 @@ export class HotManifests {
     }
     res.once('close', () => this.#log(req, res, hot, started, head ? 0 : manifest.body.byteLength, user));
     return true;
+  }
+
+  /** Whether the full path would give this answer again (the checks of mirror/pull-manifest.ts). */
+  async #stillAnswers({ manifest, reference }: Entry): Promise<boolean> {
+    const deps = this.#deps;
+    if (deps.manifests.get(manifest.digest) !== manifest) return false;
+    if (reference.kind === 'digest') return servableByMirror(deps, manifest.digest, 'manifest').catch(() => false);
+    const record = await deps.meta.getTag(reference.tag).catch(() => undefined);
+    return record !== undefined && record.digest === manifest.digest && deps.now() - record.fetchedAt < reference.ttlMs;
   }
 
   /** The access line and metrics of the full path (http/access-log.ts), built by hand: same fields, same order. */
@@ -120,7 +137,7 @@ export class HotManifests {
 
 /**
  * What the full path's answer depends on, for a request the fast path may take: a GET or HEAD of
- * /v2/<name>/manifests/<tag>, without percent-escapes (the router would decode them) or Via.
+ * /v2/<name>/manifests/<tag or digest>, without percent-escapes (the router would decode them) or Via.
  */
 function keyOf(req: IncomingMessage): string | undefined {
   const url = req.url;

@@ -31,15 +31,14 @@ export function manifestRoutes(deps: RegistryDeps): Hono<AppEnv> {
         'x-ocimirror-cache': answer.cache,
       };
       if (answer.cache === 'stale') headers.warning = '110 ocimirror "Response is Stale"';
-      // A cached tag of a plain mirrored name: the same request is answered in front of hono for a while.
+      // A cached manifest of a plain mirrored name: the same request is answered in front of hono for a while.
       const incoming = c.env?.incoming;
-      if (deps.hot && incoming && target.kind === 'mirrored' && !target.override && (answer.cache === 'hit' || answer.cache === 'miss') && isTag(reference)) {
+      if (deps.hot && incoming && target.kind === 'mirrored' && !target.override && (answer.cache === 'hit' || answer.cache === 'miss')) {
         const manifest = deps.mirror.manifests.peek(answer.digest);
         const { upstream, repo } = target.routed;
         if (manifest && manifest.body === answer.body) {
           deps.hot.remember(incoming, {
-            tag: { upstream: upstream.name, repo, tag: reference, accept: accept.key },
-            tagTtlMs: upstream.tagTtlMs,
+            reference: isTag(reference) ? { kind: 'tag', tag: { upstream: upstream.name, repo, tag: reference, accept: accept.key }, ttlMs: upstream.tagTtlMs } : { kind: 'digest' },
             manifest,
             headers: { ...headers, 'x-ocimirror-cache': 'hit', 'docker-distribution-api-version': 'registry/2.0', 'oci-namespace': upstream.name },
             upstream: upstream.name,

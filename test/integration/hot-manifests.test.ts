@@ -1,8 +1,8 @@
-// The hot path for cached tags (routes/hot-manifests.ts): a repeated request for a cached tag is answered
-// in front of hono, and what the client, the operator's log and Prometheus see is what the full path
-// gives: the same status, headers and body, the same access line fields in the same order, the same
-// counters. It never serves a tag past its TTL, nor a tag `ocimirror rm` dropped; with client
-// authentication on, it answers only callers the gate lets pull, and leaves every refusal to the gate.
+// The hot path for cached manifests (routes/hot-manifests.ts): a repeated request for a cached tag or
+// digest is answered in front of hono, and what the client, the operator's log and Prometheus see is what
+// the full path gives: the same status, headers and body, the same access line fields in the same order,
+// the same counters. It never serves a tag past its TTL, nor a tag or digest `ocimirror rm` dropped; with
+// client authentication on, it answers only callers the gate lets pull, and leaves every refusal to the gate.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +21,7 @@ let registry: RunningRegistry;
 let mirror: RunningMirror;
 let v1: BuiltImage;
 let v2: BuiltImage;
+let v3: BuiltImage;
 let replayed = 0;
 
 beforeAll(async () => {
@@ -28,9 +29,11 @@ beforeAll(async () => {
   registry = await startRegistry();
   v1 = await buildImage(join(work, 'v1'), { tag: '1', layers: [{ files: { a: 'one\n' } }] });
   v2 = await buildImage(join(work, 'v2'), { tag: '1', layers: [{ files: { a: 'two\n' } }] });
+  v3 = await buildImage(join(work, 'v3'), { tag: '1', layers: [{ files: { a: 'three\n' } }] });
   await pushImage(v1, registry, 'library/hot:1');
   await pushImage(v1, registry, 'library/ttl:1');
   await pushImage(v1, registry, 'library/gone:1');
+  await pushImage(v3, registry, 'library/by-digest:1');
   mirror = await startMirror({ upstreams: [{ name: 'docker.io', url: registry.url, aliases: ['docker.io'], default: true, tagTtl: `${TAG_TTL_MS}ms`, prefetch: false }] });
   countReplays(mirror, () => replayed++);
 }, 300_000);
@@ -128,6 +131,50 @@ describe('a cached tag asked for again', () => {
     expect(removed.status).toBe(200);
     const before = replayed;
     const again = await get('/v2/library/gone/manifests/1');
+    expect(again.status).toBe(200);
+    expect(again.headers.get('x-ocimirror-cache')).toBe('miss');
+    expect(replayed).toBe(before);
+  });
+});
+
+describe('a cached digest asked for again', () => {
+  it('gets the full path’s status, headers, body, access line and counters', async () => {
+    const path = `/v2/library/by-digest/manifests/${v3.manifestDigest}`;
+    const first = await get(path);
+    expect(first.status).toBe(200);
+    await first.arrayBuffer();
+    const full = await get(path, { headers: { via: '1.1 some-proxy' } });
+    expect(full.headers.get('x-ocimirror-cache')).toBe('hit');
+    const fullBody = Buffer.from(await full.arrayBuffer());
+    const lines = requestLines().length;
+    const fullLine = await lastLine(lines);
+    const before = replayed;
+    const hitsBefore = await metric(/^ocimirror_cache_lookups_total\{kind="manifest",result="hit"\} (\d+)$/m);
+    const tagHitsBefore = await metric(/^ocimirror_cache_lookups_total\{kind="tag",result="hit"\} (\d+)$/m);
+
+    const fast = await get(path);
+    const fastBody = Buffer.from(await fast.arrayBuffer());
+    const fastLine = await lastLine(lines + 1);
+    expect(replayed).toBe(before + 1);
+    expect(fast.status).toBe(200);
+    expect(headersOf(fast)).toEqual(headersOf(full));
+    expect(fast.headers.get('docker-content-digest')).toBe(v3.manifestDigest);
+    expect(fastBody.equals(fullBody)).toBe(true);
+    const withoutVolatile = (line: Record<string, unknown>) => ({ ...line, time: 0, reqId: 0, duration_ms: 0 });
+    expect(Object.keys(fastLine)).toEqual(Object.keys(fullLine));
+    expect(withoutVolatile(fastLine)).toEqual(withoutVolatile(fullLine));
+    expect(await metric(/^ocimirror_cache_lookups_total\{kind="manifest",result="hit"\} (\d+)$/m)).toBe(hitsBefore + 1);
+    expect(await metric(/^ocimirror_cache_lookups_total\{kind="tag",result="hit"\} (\d+)$/m)).toBe(tagHitsBefore);
+  });
+
+  it('is fetched upstream again after `ocimirror rm` freed it', async () => {
+    const path = `/v2/library/by-digest/manifests/${v3.manifestDigest}`;
+    await get('/v2/library/by-digest/manifests/1').then((r) => r.arrayBuffer());
+    await get(path).then((r) => r.arrayBuffer());
+    const removed = await fetch(`${mirror.adminUrl}/_ocimirror/images/docker.io/library/by-digest:1`, { method: 'DELETE' });
+    expect(removed.status).toBe(200);
+    const before = replayed;
+    const again = await get(path);
     expect(again.status).toBe(200);
     expect(again.headers.get('x-ocimirror-cache')).toBe('miss');
     expect(replayed).toBe(before);
