@@ -21,7 +21,9 @@ async function collect(proc: ReturnType<typeof child>, { pauseMs = 0 } = {}): Pr
   const exited = new Promise<number | null>((resolve) => proc.on('exit', resolve));
   const closed = new Promise((resolve) => proc.stdout!.once('close', resolve));
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  // Decoded as a stream: a read may end inside a multi-byte character.
+  proc.stdout!.setEncoding('utf8');
+  proc.stdout!.on('data', (d: string) => (out += d));
   // A reader that does not read at first: the pipe fills and the writer must wait.
   if (pauseMs > 0) {
     proc.stdout!.pause();
@@ -59,6 +61,28 @@ describe('LineSink', () => {
     // asynchronous writer, sonic-boom, peaked at ~290 MB of RSS in this script; this one at ~100).
     expect(rssKb).toBeGreaterThan(0);
     expect(rssKb).toBeLessThan(170 * 1024);
+  }, 60_000);
+
+  it('gets lines with multi-byte characters byte for byte, in small turns and in turns larger than its buffer', async () => {
+    // Turns of 1 line, 100 lines (~30 KB: the sink's kept buffer) and 1000 lines (~300 KB: a buffer of
+    // their own), to a reader that falls behind at first, so writes end part-way through a character.
+    const proc = child(`
+      const text = 'é漢字🙂'.repeat(20);
+      let i = 0;
+      const sizes = [1, 100, 1000];
+      const turn = () => {
+        const n = sizes[i % sizes.length];
+        for (let k = 0; k < n; k++) sink.write(JSON.stringify({ i, k, text }) + '\\n');
+        if (++i < 60) setImmediate(turn);
+      };
+      turn();
+    `);
+    const { out, code, err } = await collect(proc, { pauseMs: 500 });
+    expect(code, err).toBe(0);
+    const lines = out.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { i: number; k: number; text: string });
+    expect(lines).toHaveLength(20 * (1 + 100 + 1000));
+    expect(lines.every((line) => line.text === 'é漢字🙂'.repeat(20))).toBe(true);
+    expect(lines.map((line) => `${line.i}.${line.k}`)).toEqual(Array.from({ length: 60 }, (_, i) => Array.from({ length: [1, 100, 1000][i % 3]! }, (_, k) => `${i}.${k}`)).flat());
   }, 60_000);
 
   it('writes the lines of the current turn when the process exits at once', async () => {
