@@ -1,10 +1,11 @@
 // Every metric the mirror exports, declared in one place (Prometheus naming: ocimirror_ prefix, base
 // units, _total counters; labels are route templates and upstream names, never repos, tags or digests).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from './process-metrics.ts';
 
 export function createMetrics(version: string) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectProcessMetrics(registry);
   // prom-client names three gauges *_total, which Prometheus' naming rules (and promtool) reserve for
   // counters; the per-type nodejs_active_handles/requests/resources gauges carry the same information.
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);

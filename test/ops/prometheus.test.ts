@@ -75,6 +75,14 @@ describe('metrics scraped by a real Prometheus', () => {
     expect(await query('up{job="ocimirror"}')).toBe(1);
   }, 60_000);
 
+  it('scrapes the process and Node.js metrics too, without the per-collection GC histogram', async () => {
+    for (const name of ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'process_open_fds', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_version_info']) {
+      expect(await eventually(`count(${name}{job="ocimirror"})`, (v) => v > 0), name).toBeGreaterThan(0);
+    }
+    const exposition = await (await fetch(`${mirror.url}/metrics`)).text();
+    expect(exposition).not.toContain('nodejs_gc_duration_seconds');
+  }, 60_000);
+
   it('passes promtool check metrics', async () => {
     const exposition = await (await fetch(`${mirror.url}/metrics`)).text();
     const promtool = requireBinary('promtool', 'prometheus');
