@@ -53,9 +53,11 @@ describe('start-up', () => {
     );
     try {
       await skopeoCopy(`docker://${mirror.host}/library/big:v1`, `oci:${join(work, 'installed-bin-copy')}:x`, { timeoutMs: 120_000 });
-      // The shebang's flag reached node: the process runs with it.
+      // The shebang's flag and environment reached node: the process runs with them.
       const cmdline = (await readFile(`/proc/${mirror.process.pid}/cmdline`, 'utf8')).split('\0');
       expect(cmdline).toContain('--max-semi-space-size=2');
+      const environ = (await readFile(`/proc/${mirror.process.pid}/environ`, 'utf8')).split('\0');
+      expect(environ).toContain('MALLOC_ARENA_MAX=1');
     } finally {
       expect((await mirror.terminate()).code).toBe(0);
     }
