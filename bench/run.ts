@@ -355,7 +355,8 @@ async function cachedManifests(upstream: RunningRegistry, mirror: MirrorProcess,
         kind === 'tag'
           ? 'Against nginx (a ceiling, not a target): nginx answers a static file from C with a worker per core; ocimirror replays a cached tag\'s answer ' +
             'ahead of hono (src/routes/hot-manifests.ts) but still pays node:http\'s parser and response objects, one JSON access line and the counters, on one thread.'
-          : 'By digest is not replayed ahead of hono (only tags are): each request goes through hono\'s Request/Response objects, routing, the namespace resolver and a pino child logger.',
+          : 'Replayed ahead of hono like a tag (src/routes/hot-manifests.ts), checked per request against the manifest LRU and the hosted guard ' +
+            '(a manifest\'s metadata record first: in memory with the embedded store). Through hono this row read 7-9k requests/s.',
     });
     details.push(
       `Manifest by ${kind} (wrk -t2 -c${WRK_CONNECTIONS} -d${WRK_SECONDS}s, Accept: ${OCI_MANIFEST}, after a 1 s warm-up): ` +
@@ -371,18 +372,17 @@ async function cachedManifests(upstream: RunningRegistry, mirror: MirrorProcess,
     target: '< 150',
     met: rssPeak < 150 * MB,
     gap:
-      'The process begins this load at ~115 MB (see Details), after the blob rows; it began at ~130 MB before blob drains reused their send buffers ' +
-      '(src/store/drain-buffers.ts: each drain had left a dead 512 KiB buffer for V8\'s next full collection, and glibc kept the memory freed after them). ' +
-      'The load adds 10-40 MB as V8\'s old generation grows between full collections (its allocation-site pretenuring moves the short-lived request ' +
-      'objects of 50 busy connections there). Between runs this row reads 136-212 MB: in the high readings (memory traces of ' +
-      'BENCH_ONLY=throughput,manifests) the by-digest phase, which goes through hono, grows the old space to ~74 MB before a full collection, ' +
-      'and RssAnon then stays ~80 MB above V8\'s heap and external memory for the rest of the process\'s life. The access log adds no backlog: ' +
-      'its lines leave in one write per event-loop turn (src/observability/line-sink.ts). Tried and not kept (same traces, 2 runs each, ' +
-      'against 194-212 MB without): MALLOC_ARENA_MAX=2 (166, 188), glibc\'s mmap/trim thresholds at 128 KiB with and without it (186-191), ' +
-      '--no-concurrent-marking (170-186, under 2 CPU burners); --no-allocation-site-pretenuring (149-151 MB, no spikes, but ~25% fewer ' +
-      'requests/s by digest), ' +
-      '--heap-growing-percent=20 (130-142 MB, but every cold pull ~0.13 s slower from the extra full collections), --optimize-for-size (127 MB, ' +
-      '~15% fewer requests/s).',
+      'The process begins this load at ~115 MB (see Details), after the blob rows. What the load used to add, found with memory traces ' +
+      '(V8 heap spaces, external memory, RssAnon every 0.5 s) and removed: the by-digest phase went through hono and grew the old space to ' +
+      '~74 MB before a full collection (now replayed like tags: 136-212 MB between runs before); prom-client\'s GC-duration observer made ' +
+      'each of the hundreds of young collections a second a performance entry that outlived the next one (~1.5 MB/s of old space; ' +
+      'nodejs_gc_duration_seconds is no longer exported, src/observability/process-metrics.ts); the access log\'s per-turn Buffer.from was ' +
+      'cut from Node\'s 8 KiB pool slabs, which reached the old generation (+16 MB of dead slabs; src/observability/line-sink.ts now ' +
+      'encodes into one kept buffer); and glibc kept the memory V8\'s compiler threads freed in arenas of their own (~15 MB at the start ' +
+      'of the load; bin/ocimirror.js sets MALLOC_ARENA_MAX=1). A plain node:http server answering the same bytes grows no old space under ' +
+      'this load; the mirror\'s old space still grows ~0.5 MB/s between full collections. Tried earlier and not kept: --no-allocation-site-' +
+      'pretenuring (~25% fewer requests/s through hono), --heap-growing-percent=20 (every cold pull ~0.13 s slower), --optimize-for-size ' +
+      '(~15% fewer requests/s), a larger young generation (--max-semi-space-size=8: this load +13 MB instead of +30, but ~25 MB more at start-up).',
   });
   details.push(
     `RSS under the manifest load: VmRSS of the mirror process sampled every 200 ms during the wrk runs of the two manifest rows (the process that served the throughput rows before; ${(rssBefore / MB).toFixed(0)} MB when the load began).`,
@@ -682,7 +682,8 @@ async function peakMemory(upstream: RunningRegistry, layer: { digest: string; si
             '~35 MB gathered at the start of this load and it peaked at 153-157 MB. Smaller send buffers for followers of a download ' +
             '(128 KiB) were tried, before that release, and measured no lower, and so was a pool of send buffers shared per write: the 50 followers wake at the ' +
             'same upstream chunk and all write at once. Before an earlier fix, every wait of a follower raced the client\'s close promise, ' +
-            'leaving a reaction on it per wait: the heap grew with the bytes sent (161-362 MB between runs).'
+            'leaving a reaction on it per wait: the heap grew with the bytes sent (161-362 MB between runs). One glibc arena ' +
+            '(MALLOC_ARENA_MAX=1, bin/ocimirror.js) took this row from 145 to 129 MB in runs of the same build.'
           : '.'),
     });
   }
@@ -853,8 +854,8 @@ async function pushes(upstream: RunningRegistry, work: string): Promise<void> {
       `${((memory.peak - memory.idle) / MB / PUSH_CONCURRENT).toFixed(0)} MB per upload above the ${(memory.idle / MB).toFixed(0)} MB after the warm-up push. ` +
       'Each upload (skopeo sends an image\'s layers side by side) holds two 1 MiB write buffers, and its socket\'s reads. node\'s parser hands ' +
       'each body read over as a buffer of its own; each is freed as soon as the upload copied it (src/http/request-body.ts, src/store/release-bytes.ts). ' +
-      'Before, they waited for V8 to collect them, although a minor GC was forced every 8 MiB of each body: 154-178 MB in this row (140 and 143 in ' +
-      'two scratch runs since).',
+      'Before, they waited for V8 to collect them, although a minor GC was forced every 8 MiB of each body: 154-178 MB in this row. With one ' +
+      'glibc arena for all threads (MALLOC_ARENA_MAX=1, bin/ocimirror.js) instead of one per thread: 118 MB against 148 in runs of the same build.',
   });
   details.push(
     `Concurrent pushes: ${PUSH_CONCURRENT} skopeo processes at once, each pushing its own differently seeded ${bytes} byte image (no blob in common, so every byte is uploaded; checked per push as above) ` +
