@@ -6,6 +6,7 @@
 // file are read from the buffers.
 import type { FileHandle } from 'node:fs/promises';
 import { readFully } from './read-fully.ts';
+import { release } from './release-bytes.ts';
 
 /** Bytes per write. */
 const BATCH = 1024 * 1024;
@@ -75,7 +76,7 @@ export class BatchedFileWriter {
     await this.#writing?.done;
     this.#failed ??= new Error('the file writer was finished');
     for (const buffer of [this.#filling, this.#spare, this.#writing?.buffer]) {
-      if (buffer && buffer.buffer instanceof ArrayBuffer && buffer.byteOffset === 0 && buffer.buffer.byteLength === BATCH) buffer.buffer.transfer(0);
+      if (buffer) release(buffer);
     }
     this.#filling = undefined;
     this.#spare = undefined;

@@ -5,7 +5,8 @@
 
 /**
  * Frees a chunk's memory now, where V8 would free it only at a later collection: for a chunk of a
- * stream nobody else reads (an upstream body, a request body), once its bytes were copied on.
+ * stream nobody else reads (an upstream body, a request body), once its bytes were copied on; for a
+ * buffer its owner is done with (a file writer's batch buffers).
  * A chunk that shares its ArrayBuffer (a pooled small Buffer, a slice) is left alone.
  */
 export function release(chunk: Uint8Array): void {
