@@ -380,7 +380,10 @@ async function cachedManifests(upstream: RunningRegistry, mirror: MirrorProcess,
       'cut from Node\'s 8 KiB pool slabs, which reached the old generation (+16 MB of dead slabs; src/observability/line-sink.ts now ' +
       'encodes into one kept buffer); and glibc kept the memory V8\'s compiler threads freed in arenas of their own (~15 MB at the start ' +
       'of the load; bin/ocimirror.js sets MALLOC_ARENA_MAX=1). A plain node:http server answering the same bytes grows no old space under ' +
-      'this load; the mirror\'s old space still grows ~0.5 MB/s between full collections. Tried earlier and not kept: --no-allocation-site-' +
+      'this load. The last steady growth (~0.7 MB/s of old space between full collections) was the access line\'s request-id block: one ' +
+      '6144-character hex string per 512 requests, which lived through two young collections and was promoted each time (--trace-gc-nvp: ' +
+      '6160 bytes promoted every few scavenges; a heap snapshot named the string); src/http/request-ids.ts now keeps the block as bytes in ' +
+      'one buffer, and a scavenge under this load promotes nothing. Tried earlier and not kept: --no-allocation-site-' +
       'pretenuring (~25% fewer requests/s through hono), --heap-growing-percent=20 (every cold pull ~0.13 s slower), --optimize-for-size ' +
       '(~15% fewer requests/s), a larger young generation (--max-semi-space-size=8: this load +13 MB instead of +30, but ~25 MB more at start-up).',
   });
@@ -526,7 +529,11 @@ function coldPullGap(linkBytesPerSec: number | undefined): string {
       '105 MB, the thread busy through the whole pull; GC pauses ~12 ms (--trace-gc: a handful of 1-2 ms scavenges). skopeo hashes and writes the same bytes and the registry reads and sends them, all on 2 cores, so the mirror\'s CPU ' +
       'adds to the wall time, and the 5 layers are served unevenly (in one pull two finished after 0.21 s, three after 0.40 s). The fixed ' +
       'part is small: the manifest miss ~8 ms, a cold blob\'s lease, temp file, rename and metadata write ~6 ms; prefetch starts every ' +
-      'layer as soon as the manifest is fetched, before skopeo asks.'
+      'layer as soon as the manifest is fetched, before skopeo asks. The bound is the machine\'s CPU, not the mirror\'s thread: sampling ' +
+      '/proc/stat over single pulls, both cores are ~1.6 busy during a direct pull and ~1.75 busy through the mirror (whose process used ' +
+      '0.25 s of CPU, 0.19 of it the main thread). Hashing in a worker thread (chunks transferred to it) measured slower, 0.41-0.43 s ' +
+      'against 0.36-0.40 s, as it moves work instead of removing it; with the hash left out altogether (a measurement only) the ratio read ' +
+      '1.37-1.41.'
     );
   }
   if (linkBytesPerSec === LINK_BYTES_PER_SEC) {
