@@ -1,5 +1,5 @@
 // The access line's request ids (http/request-ids.ts): 12 lowercase hex digits each, drawn from a random
-// block that is refilled every 512 ids; ids stay distinct across refills and between instances.
+// block that is refilled every 32 ids; ids stay distinct across refills and between instances.
 import { describe, expect, it } from 'vitest';
 import { RequestIds } from '../../src/http/request-ids.ts';
 
