@@ -382,8 +382,8 @@ async function cachedManifests(upstream: RunningRegistry, mirror: MirrorProcess,
       'of the load; bin/ocimirror.js sets MALLOC_ARENA_MAX=1). A plain node:http server answering the same bytes grows no old space under ' +
       'this load. The last steady growth (~0.7 MB/s of old space between full collections) was the access line\'s request-id block: one ' +
       '6144-character hex string per 512 requests, which lived through two young collections and was promoted each time (--trace-gc-nvp: ' +
-      '6160 bytes promoted every few scavenges; a heap snapshot named the string); src/http/request-ids.ts now keeps the block as bytes in ' +
-      'one buffer, and a scavenge under this load promotes nothing. Tried earlier and not kept: --no-allocation-site-' +
+      '6160 bytes promoted every few scavenges; a heap snapshot named the string); src/http/request-ids.ts now draws blocks of 32 ids, ' +
+      'used up within a millisecond under load, and a scavenge under this load promotes nothing. Tried earlier and not kept: --no-allocation-site-' +
       'pretenuring (~25% fewer requests/s through hono), --heap-growing-percent=20 (every cold pull ~0.13 s slower), --optimize-for-size ' +
       '(~15% fewer requests/s), a larger young generation (--max-semi-space-size=8: this load +13 MB instead of +30, but ~25 MB more at start-up).',
   });
