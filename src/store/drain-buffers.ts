@@ -16,8 +16,9 @@ export class DrainBuffers {
   }
 
   /**
-   * Hands a buffer from take() back. Only once nothing refers to its bytes any more: after the drain's
-   * last write completed (a drain that failed drops its buffer instead).
+   * Hands a drain's buffer back. Only once nothing refers to its bytes any more: after the drain's last
+   * write completed (a drain that failed drops its buffer instead). Only DRAIN_CHUNK buffers are kept:
+   * a drain of a shorter rest may give back the smaller buffer it allocated for it, which is dropped.
    */
   give(buffer: Buffer): void {
     if (buffer.length === DRAIN_CHUNK && this.#idle.length < KEEP_IDLE) this.#idle.push(buffer);
