@@ -54,7 +54,6 @@ class GrowingSource extends EventEmitter implements FollowSource {
   }
 }
 
-
 /** V8's full collector, reached without a command-line flag. */
 const fullGc: () => void = (() => {
   setFlagsFromString('--expose-gc');
