@@ -54,8 +54,7 @@ function uploadUnknown(id: string): OciError {
 function uploadError(err: unknown, id: string): unknown {
   if (err instanceof UploadGoneError) return uploadUnknown(id);
   if (err instanceof UploadOffsetError) {
-    return new OciError('BLOB_UPLOAD_INVALID', err.message, {
-      status: 416,
+    return new OciError('RANGE_INVALID', err.message, {
       headers: { range: `0-${Math.max(0, err.size - 1)}`, 'docker-upload-uuid': id },
       detail: { size: err.size },
     });

@@ -1,5 +1,5 @@
 // The OCI error catalogue: one typed error class, every code with its HTTP status.
-// distribution-spec "Error Codes"; UNKNOWN/UNAVAILABLE/TOOMANYREQUESTS as the reference registry uses them.
+// distribution-spec "Error Codes"; UNKNOWN/UNAVAILABLE/TOOMANYREQUESTS/RANGE_INVALID as the reference registry uses them.
 
 export const OCI_ERROR_STATUS = {
   BLOB_UNKNOWN: 404,
@@ -11,6 +11,8 @@ export const OCI_ERROR_STATUS = {
   MANIFEST_UNKNOWN: 404,
   NAME_INVALID: 400,
   NAME_UNKNOWN: 404,
+  /** A Range no byte of the blob satisfies, or an upload chunk that does not start where the upload ends. */
+  RANGE_INVALID: 416,
   SIZE_INVALID: 400,
   UNAUTHORIZED: 401,
   DENIED: 403,
@@ -23,7 +25,7 @@ export const OCI_ERROR_STATUS = {
 export type OciErrorCode = keyof typeof OCI_ERROR_STATUS;
 
 export interface OciErrorOptions {
-  /** Overrides the catalogue status (e.g. 416 for an unsatisfiable range, 502 for a broken upstream). */
+  /** Overrides the catalogue status (e.g. 502 for a broken upstream). */
   readonly status?: number;
   readonly detail?: unknown;
   /** Extra response headers, e.g. Retry-After on TOOMANYREQUESTS. */

@@ -44,7 +44,7 @@ export function blobRoutes(deps: RegistryDeps): Hono<AppEnv> {
       }
       const range = blob.size === undefined ? { kind: 'none' as const } : parseRange(c.req.header('range'), blob.size);
       if (range.kind === 'unsatisfiable') {
-        throw new OciError('BLOB_UNKNOWN', 'requested range is not satisfiable', { status: 416, headers: { 'content-range': `bytes */${blob.size}` } });
+        throw new OciError('RANGE_INVALID', 'requested range is not satisfiable', { headers: { 'content-range': `bytes */${blob.size}` } });
       }
       const onBytes = (count: number) => {
         c.set('bytes', c.get('bytes') + count);

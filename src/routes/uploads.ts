@@ -113,10 +113,10 @@ function chunkStart(c: Context<AppEnv>): number | undefined {
   const header = c.req.header('content-range');
   if (header === undefined) return undefined;
   const match = /^\s*(?:bytes[ =])?\s*(\d+)-(\d+)(?:\/(?:\d+|\*))?\s*$/i.exec(header);
-  if (!match || Number(match[2]) < Number(match[1])) throw new OciError('BLOB_UPLOAD_INVALID', 'Content-Range must be <start>-<end>', { status: 416, detail: { contentRange: header.slice(0, 100) } });
+  if (!match || Number(match[2]) < Number(match[1])) throw new OciError('RANGE_INVALID', 'Content-Range must be <start>-<end>', { detail: { contentRange: header.slice(0, 100) } });
   const length = c.req.header('content-length');
   if (length !== undefined && Number(length) !== Number(match[2]) - Number(match[1]) + 1) {
-    throw new OciError('BLOB_UPLOAD_INVALID', 'Content-Length does not match Content-Range', { status: 416 });
+    throw new OciError('SIZE_INVALID', 'Content-Length does not match Content-Range', { detail: { contentRange: header.slice(0, 100), contentLength: length.slice(0, 20) } });
   }
   return Number(match[1]);
 }

@@ -126,6 +126,14 @@ describe('the push protocol (distribution-spec)', () => {
     }
     const wrong = await req(location, { method: 'PATCH', headers: { 'content-range': `5-${5 + parts[2]!.length - 1}` }, body: parts[2] });
     expect(wrong.status).toBe(416);
+    expect(wrong.headers.get('range')).toBe(`0-${offset - 1}`);
+    expect(await code(wrong)).toBe('RANGE_INVALID');
+    const garbled = await req(location, { method: 'PATCH', headers: { 'content-range': 'bytes=a-b' }, body: parts[2] });
+    expect(garbled.status).toBe(416);
+    expect(await code(garbled)).toBe('RANGE_INVALID');
+    const short = await req(location, { method: 'PATCH', headers: { 'content-range': `${offset}-${offset + parts[2]!.length}` }, body: parts[2] });
+    expect(short.status).toBe(400);
+    expect(await code(short)).toBe('SIZE_INVALID');
     const status = await req(location);
     expect(status.status).toBe(204);
     expect(status.headers.get('range')).toBe(`0-${offset - 1}`);

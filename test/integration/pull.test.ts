@@ -110,6 +110,7 @@ describe.each(STORE_KINDS)('pull through the mirror with the %s metadata store',
     expect((await res.arrayBuffer()).byteLength).toBe(10);
     const beyond = await fetch(`${mirror.url}/v2/library/alpine/blobs/${layer.digest}`, { headers: { range: `bytes=${layer.size}-` } });
     expect(beyond.status).toBe(416);
-    await beyond.arrayBuffer();
+    expect(beyond.headers.get('content-range')).toBe(`bytes */${layer.size}`);
+    expect(((await beyond.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('RANGE_INVALID');
   });
 });
