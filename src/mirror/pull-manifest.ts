@@ -7,13 +7,13 @@ import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.ts';
 import { MAX_MANIFEST_BYTES, resolveManifestMediaType, summarizeManifest } from '../oci/manifest.ts';
 import { MANIFEST_TYPES, bareMediaType, isIndexType, isSchema1, type AcceptSet } from '../oci/media-types.ts';
 import { isTag } from '../oci/reference.ts';
-import type { TagKey, TagRecord } from '../store/metadata-store.ts';
+import type { ManifestRecord, TagKey, TagRecord } from '../store/metadata-store.ts';
 import { UpstreamUnavailableError } from '../upstream/errors.ts';
 import { drain } from '../upstream/body.ts';
 import type { UpstreamResponse } from '../upstream/registry-client.ts';
 import type { Routed } from '../upstream/route.ts';
 import type { CachedManifest, ProxyDeps } from './deps.ts';
-import { servableByMirror } from './hosted-guard.ts';
+import { servableManifest } from './hosted-guard.ts';
 import { metadataFailed } from './metadata-failed.ts';
 import { upstreamError } from './upstream-answer.ts';
 
@@ -36,7 +36,8 @@ export async function pullManifest(deps: ManifestPullDeps, routed: Routed, refer
 }
 
 async function byDigest(deps: ManifestPullDeps, routed: Routed, digest: string): Promise<ManifestAnswer> {
-  const local = (await servableByMirror(deps, digest, 'manifest')) ? await loadLocal(deps, digest) : undefined;
+  const guard = await servableManifest(deps, digest);
+  const local = guard.servable ? await loadLocal(deps, digest, guard) : undefined;
   if (local) {
     deps.metrics.cacheLookups.inc({ kind: 'manifest', result: 'hit' });
     return { ...local, cache: 'hit' };
@@ -164,12 +165,15 @@ export async function readLimited(res: UpstreamResponse, upstream: string, metri
   return Buffer.concat(chunks);
 }
 
-/** The manifest from the LRU, else from the stores (metadata rebuilt from the body if it was lost). */
-async function loadLocal(deps: ManifestPullDeps, digest: string): Promise<CachedManifest | undefined> {
+/**
+ * The manifest from the LRU, else from the stores (metadata rebuilt from the body if it was lost);
+ * `known`: its metadata record, already read.
+ */
+async function loadLocal(deps: ManifestPullDeps, digest: string, known?: { readonly record: ManifestRecord | undefined }): Promise<CachedManifest | undefined> {
   const hot = deps.manifests.get(digest);
   if (hot) return hot;
   const [record, body] = await Promise.all([
-    deps.meta.getManifest(digest).catch((err: unknown) => void metadataFailed(deps, err)),
+    known ? known.record : deps.meta.getManifest(digest).catch((err: unknown) => void metadataFailed(deps, err)),
     deps.blobs.read(digest),
   ]);
   if (!body) return undefined;
