@@ -17,6 +17,15 @@ export async function openUpload(deps: HostedDeps, key: string, id: string): Pro
   return session;
 }
 
+/** How many bytes the upload holds so far. */
+export async function uploadSize(session: UploadSession): Promise<number> {
+  try {
+    return await session.size();
+  } catch (err) {
+    throw uploadError(err, session.id);
+  }
+}
+
 /** Appends a chunk; `start` is where the client says it begins (Content-Range), if it said. */
 export async function appendChunk(session: UploadSession, start: number | undefined, body: AsyncIterable<Uint8Array>): Promise<number> {
   try {

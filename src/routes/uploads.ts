@@ -5,7 +5,7 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { linkHeld } from '../hosted/link.ts';
-import { appendChunk, cancelUpload, finishUpload, openUpload, startUpload } from '../hosted/uploads.ts';
+import { appendChunk, cancelUpload, finishUpload, openUpload, startUpload, uploadSize } from '../hosted/uploads.ts';
 import type { AppEnv } from '../http/env.ts';
 import { hasBody, requestBody } from '../http/request-body.ts';
 import { parseDigest } from '../oci/digest.ts';
@@ -53,7 +53,7 @@ export function uploadRoutes(deps: RegistryDeps): Hono<AppEnv> {
     .get(path, async (c) => {
       c.set('route', 'upload_status');
       const { name, session: s } = await session(c);
-      return c.body(null, 204, progressHeaders(c, name, s.id, await sizeOf(s)));
+      return c.body(null, 204, progressHeaders(c, name, s.id, await uploadSize(s)));
     })
     .patch(path, async (c) => {
       c.set('route', 'upload_chunk');
@@ -98,14 +98,6 @@ function progressHeaders(c: Context<AppEnv>, name: string, id: string, size: num
     'docker-upload-uuid': id,
     'content-length': '0',
   };
-}
-
-async function sizeOf(session: UploadSession): Promise<number> {
-  try {
-    return await session.size();
-  } catch {
-    throw new OciError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry (finished, cancelled or expired)');
-  }
 }
 
 /** Where a PATCH chunk starts, from `Content-Range: <start>-<end>`; undefined for a streamed PATCH without one. */
