@@ -662,15 +662,19 @@ async function peakMemory(upstream: RunningRegistry, layer: { digest: string; si
     met: memory.ocimirror.idle <= 60 * MB,
     gap:
       'The runtime, before any of ocimirror\'s code: node 24 idling is ~43 MB (34 MB of it the node binary\'s own pages) and ~47 MB with an ' +
-      'HTTP server listening, measured on this machine; an ES module graph costs more than the same code as CommonJS (node -e with ' +
-      '--input-type=module and one listener: ~60 MB). Loaded alone beside one listener, zod, undici, yaml and prom-client each add 9-14 MB, ' +
-      'hono 4, pino 2 (not additive: they share the loader\'s cost). Not loaded at start: the S3 client (only with storage.s3), ioredis ' +
-      '(only with redis). Tried and measured no gain: lazy-loading jose (auth off); bundling the whole program into one minified file with ' +
+      'HTTP server listening, measured on this machine. A program that is an ES module pays ~4 MB for the ES module loader (one listener: ' +
+      '~50 MB) and ~10 MB for node\'s own bundled copy of undici, which holds the web Request/Response classes and node:http\'s WebSocket ' +
+      'export: @hono/node-server reads the Request/Response globals as it loads, and an ES module import of node:http evaluates all of its ' +
+      'exports, so that copy is in memory before any of ocimirror\'s code runs (one listener, imported: ~60 MB). Loaded alone on top of that, zod and undici each add ~13 MB, yaml and ' +
+      'prom-client ~8, hono 4, pino 1-2 (not additive: they share the loader\'s cost). Not loaded at start: the S3 client (only with storage.s3), ioredis ' +
+      '(only with redis). Tried and measured no gain: lazy-loading jose (auth off); loading the npm undici (the upstream client) only at the ' +
+      'first upstream request (88-90 MB, ~1 MB less); bundling the whole program into one minified file with ' +
       'esbuild (ESM 99 MB, CommonJS 90 MB: the libraries\' code is still compiled and kept). A V8 start-up snapshot (node --build-snapshot) ' +
       'cannot hold the program: node:http\'s parser binding is not serializable. A compile cache (NODE_COMPILE_CACHE) read 3 MB more. ' +
       'Of the node binary\'s pages, ~7.5 MB are V8\'s optimizing compilers (Maglev, TurboFan), paged in once start-up code (zod\'s schemas, ' +
       'the YAML parser) runs hot: with --no-opt --no-maglev one such library loads ~9 MB lighter, but the request path would then never be ' +
-      'optimized. Reaching 60 MB would mean dropping those libraries.',
+      'optimized. So 60 MB is what node 24 needs for an ES module program that loads @hono/node-server, before ocimirror\'s own code and ' +
+      'its other libraries: reaching it would mean dropping those libraries.',
   });
   for (const phase of ['cold', 'cached'] as const) {
     rows.push({
