@@ -7,9 +7,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startContainerd } from '../test/support/containerd.ts';
-import { startFaultProxy } from '../test/support/fault-proxy.ts';
 import { buildImage, pushImage } from '../test/support/images.ts';
 import type { RunningRegistry } from '../test/support/registry.ts';
+import { startThrottlingNginx } from './nginx.ts';
 import { median, type Row } from './report.ts';
 
 export const CTR_LAYERS = 8;
@@ -45,7 +45,7 @@ export async function ctrPulls(b: CtrBench): Promise<void> {
   const image = await buildImage(join(b.work, 'ctr-layout'), { tag: '1', layers });
   await pushImage(image, b.upstream, 'bench/ctr:1', { timeoutMs: 300_000 });
   const bytes = image.layers.reduce((sum, l) => sum + l.size, 0);
-  const proxy = await startFaultProxy(b.upstream.url, { fault: { dripBytesPerSec: CTR_BYTES_PER_SEC } });
+  const proxy = await startThrottlingNginx(b.upstream.url, CTR_BYTES_PER_SEC);
   b.cleanups.push(() => proxy.stop());
   const samples: Record<'direct' | 'ocimirror', number[]> = { direct: [], ocimirror: [] };
   const host = proxy.host;
@@ -82,7 +82,7 @@ export async function ctrPulls(b: CtrBench): Promise<void> {
   });
   b.details.push(
     `ctr row: containerd ${CTR_REPS}x per path, each pull by a new containerd (overlayfs snapshotter, unpacked; every layer checked in its content store) and, through the mirror, a new ocimirror process with an empty data dir (no warm-up pull); ` +
-      `hosts.toml naming only the upstream (direct) or the mirror first (as \`ocimirror config containerd\` writes); every path goes through the same throttling proxy (${rate} per response body). ` +
+      `hosts.toml naming only the upstream (direct) or the mirror first (as \`ocimirror config containerd\` writes); every path goes through the same throttling nginx (bench/nginx.ts, limit_rate: ${rate} per connection). ` +
       `Wall times (s): direct [${samples.direct.map((v) => v.toFixed(2)).join(', ')}]; ocimirror [${samples.ocimirror.map((v) => v.toFixed(2)).join(', ')}].`,
     '',
   );

@@ -48,6 +48,22 @@ export async function memoryOf(pid: number): Promise<{ peak: number; current: nu
   return { peak: kb('VmHWM'), current: kb('VmRSS') };
 }
 
+/**
+ * CPU time (user + system) in seconds from /proc/<pid>/stat: the process's own, or, with `reapedChildren`,
+ * that of its children that exited and were waited for (this process's skopeo runs, say).
+ */
+export async function cpuSecondsOf(pid: number | 'self', options: { reapedChildren?: boolean } = {}): Promise<number> {
+  // The fields after the command name's closing parenthesis, from field 3 (state) on: utime, stime,
+  // cutime, cstime are fields 14-17, in clock ticks (USER_HZ: 100 on Linux whatever the kernel's HZ,
+  // `getconf CLK_TCK`).
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const [user, system] = options.reapedChildren ? [fields[13], fields[14]] : [fields[11], fields[12]];
+  return (Number(user) + Number(system)) / CLOCK_TICKS_PER_SECOND;
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
 /** The pid of the process whose command line contains `needle` (e.g. a config file path). */
 export async function pidByCommandLine(needle: string): Promise<number> {
   for (const entry of await readdir('/proc')) {

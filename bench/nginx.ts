@@ -1,4 +1,5 @@
-// nginx serving one directory with sendfile: the physical limit of serving a cached file on this machine.
+// nginx serving one directory with sendfile: the physical limit of serving a cached file on this machine;
+// and nginx as a throttled link in front of the upstream.
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireBinary } from '../test/support/binaries.ts';
@@ -8,7 +9,11 @@ import { makeTempDir, removeTempDir } from '../test/support/tmp.ts';
 
 export interface RunningNginx {
   readonly url: string;
+  /** 127.0.0.1:PORT, for docker:// references */
+  readonly host: string;
   readonly process: ManagedProcess;
+  /** The worker processes' pids (for their CPU time). */
+  readonly workers: readonly number[];
   stop(): Promise<void>;
 }
 
@@ -16,7 +21,50 @@ export interface RunningNginx {
  * Starts nginx on 127.0.0.1 with `root` as its document root; the config is the smallest that does the
  * job. `sendfile: false` is for comparison only: on some virtual machines read()+write() beats sendfile.
  */
-export async function startNginx(root: string, options: { sendfile?: boolean } = {}): Promise<RunningNginx> {
+export function startNginx(root: string, options: { sendfile?: boolean } = {}): Promise<RunningNginx> {
+  return runNginx((port) => `  sendfile ${options.sendfile === false ? 'off' : 'on'};
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+  }
+`);
+}
+
+/**
+ * nginx as a link of `bytesPerSec` per connection in front of `upstreamUrl` (a WAN, a CDN's
+ * per-connection rate): every response is passed on as it arrives (no buffering ahead), at most that
+ * fast (limit_rate: after each write, the connection waits as long as those bytes take at the rate).
+ * Writes of at most 256 KiB keep the rate smooth: at 50 MB/s a write is ~5 ms of the link.
+ */
+export function startThrottlingNginx(upstreamUrl: string, bytesPerSec: number): Promise<RunningNginx> {
+  const upstream = new URL(upstreamUrl);
+  return runNginx((port) => `  upstream origin {
+    server ${upstream.host};
+    keepalive 16;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_buffering on;
+      proxy_max_temp_file_size 0;
+      proxy_buffer_size 256k;
+      proxy_buffers 4 256k;
+      proxy_busy_buffers_size 256k;
+      proxy_request_buffering off;
+      client_max_body_size 0;
+      limit_rate ${Math.round(bytesPerSec)};
+    }
+  }
+`);
+}
+
+/** Runs nginx on a free loopback port with the given `http {}` contents (beside the temp paths every config needs). */
+async function runNginx(http: (port: number) => string): Promise<RunningNginx> {
   const binary = requireBinary('nginx', 'nginx');
   const dir = await makeTempDir('bench-nginx');
   const port = await freePort();
@@ -30,18 +78,12 @@ error_log ${temp('error.log')} warn;
 events { worker_connections 1024; }
 http {
   access_log off;
-  sendfile ${options.sendfile === false ? 'off' : 'on'};
-  default_type application/octet-stream;
   client_body_temp_path ${temp('body')};
   proxy_temp_path ${temp('proxy')};
   fastcgi_temp_path ${temp('fastcgi')};
   uwsgi_temp_path ${temp('uwsgi')};
   scgi_temp_path ${temp('scgi')};
-  server {
-    listen 127.0.0.1:${port};
-    root ${root};
-  }
-}
+${http(port)}}
 `;
   const file = temp('nginx.conf');
   await writeFile(file, conf);
@@ -62,7 +104,9 @@ http {
   process.once('exit', killWorkers);
   return {
     url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
     process: child,
+    workers,
     stop: async () => {
       await child.stop();
       process.off('exit', killWorkers);
