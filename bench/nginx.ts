@@ -33,9 +33,11 @@ export function startNginx(root: string, options: { sendfile?: boolean } = {}): 
 
 /**
  * nginx as a link of `bytesPerSec` per connection in front of `upstreamUrl` (a WAN, a CDN's
- * per-connection rate): every response is passed on as it arrives (no buffering ahead), at most that
- * fast (limit_rate: after each write, the connection waits as long as those bytes take at the rate).
- * Writes of at most 256 KiB keep the rate smooth: at 50 MB/s a write is ~5 ms of the link.
+ * per-connection rate): every response reaches the client at most that fast (limit_rate: after each
+ * write, the connection waits as long as those bytes take at the rate), in writes of at most 256 KiB
+ * (~5 ms of a 50 MB/s link), so the rate is smooth. nginx reads ahead of the client by at most its
+ * 1 MiB of buffers (no temp file), as a link's buffers would; with proxy_buffering off, nginx 1.22
+ * passed proxied bodies on unthrottled (measured), so buffering stays on.
  */
 export function startThrottlingNginx(upstreamUrl: string, bytesPerSec: number): Promise<RunningNginx> {
   const upstream = new URL(upstreamUrl);
