@@ -1,5 +1,5 @@
 // Facts about the machine and the programs measured, for the report; and memory readings from /proc.
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { findBinary } from '../test/support/binaries.ts';
 import { runCommand } from '../test/support/command.ts';
@@ -63,16 +63,6 @@ export async function cpuSecondsOf(pid: number | 'self', options: { reapedChildr
 }
 
 const CLOCK_TICKS_PER_SECOND = 100;
-
-/** The pid of the process whose command line contains `needle` (e.g. a config file path). */
-export async function pidByCommandLine(needle: string): Promise<number> {
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.split('\0').some((arg) => arg.includes(needle))) return Number(entry);
-  }
-  throw new Error(`no process with ${needle} in its command line`);
-}
 
 /** Samples a process's VmRSS every `everyMs` until stop(), which resolves with the largest sample (bytes). */
 export function sampleRss(pid: number, everyMs = 200): { stop(): Promise<number> } {

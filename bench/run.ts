@@ -17,7 +17,7 @@ import { DRAIN_CHUNK } from '../src/store/blob-stream.ts';
 import { accessLogFrom, blobGets } from './access-log.ts';
 import { ctrPulls } from './ctr-pull.ts';
 import { curlDownloads, hashedDownload, parallelThroughput, runWrk, type WrkResult } from './clients.ts';
-import { cpuSecondsOf, machineFacts, memoryOf, pidByCommandLine, sampleRss } from './machine.ts';
+import { cpuSecondsOf, machineFacts, memoryOf, sampleRss } from './machine.ts';
 import { startNginx, startThrottlingNginx, type RunningNginx } from './nginx.ts';
 import { median, renderReport, type Row } from './report.ts';
 import { s3Storage } from './s3.ts';
@@ -454,7 +454,7 @@ function sizeOf(image: BuiltImage): number {
 async function coldPulls(upstream: RunningRegistry, image: BuiltImage, work: string, link?: { throttle: RunningNginx; bytesPerSec: number }): Promise<void> {
   const source = link ? { url: link.throttle.url, host: link.throttle.host } : { url: upstream.url, host: upstream.host };
   const bytes = sizeOf(image);
-  const upstreamPid = await pidByCommandLine(join(dirname(upstream.dataDir), 'config.yml'));
+  const upstreamPid = upstream.pid();
   const samples: Record<PullKind, number[]> = { direct: [], ocimirror: [], peer: [] };
   const cpu: Record<PullKind, PullCpu[]> = { direct: [], ocimirror: [], peer: [] };
   // `server`: the mirror or the peer in between, if any.
@@ -497,7 +497,7 @@ async function coldPulls(upstream: RunningRegistry, image: BuiltImage, work: str
         const peer = await startRegistry({ proxy: { remoteUrl: source.url } });
         try {
           await pull(peer.host, 'bench/warmup:1');
-          record(kind, await pull(peer.host, undefined, await pidByCommandLine(join(dirname(peer.dataDir), 'config.yml'))));
+          record(kind, await pull(peer.host, undefined, peer.pid()));
         } finally {
           await peer.dispose();
         }
@@ -698,13 +698,12 @@ async function peakMemory(upstream: RunningRegistry, layer: { digest: string; si
   // The peer: stop() and start() relaunch it on the same data dir, so the cached phase is a fresh process too.
   const peer = await startRegistry({ proxy: { remoteUrl: upstream.url } });
   try {
-    const configPath = join(dirname(peer.dataDir), 'config.yml');
     for (const phase of ['cold', 'cached'] as const) {
       if (phase === 'cached') {
         await peer.stop();
         await peer.start();
       }
-      const pid = await pidByCommandLine(configPath);
+      const pid = peer.pid();
       memory.peer.idle = (await memoryOf(pid)).peak;
       memory.peer.seconds.push(await load(`${peer.url}${path}`));
       memory.peer[phase] = (await memoryOf(pid)).peak;
@@ -794,7 +793,7 @@ async function pushTarget(kind: PushServer, upstream: RunningRegistry): Promise<
   }
   const registry = await startRegistry();
   try {
-    const pid = await pidByCommandLine(join(dirname(registry.dataDir), 'config.yml'));
+    const pid = registry.pid();
     return {
       host: registry.host,
       pid,

@@ -52,6 +52,8 @@ export interface RunningRegistry {
   clearRequests(): void;
   /** Everything the registry printed, across restarts. */
   output(): string;
+  /** The pid of the running docker-registry process (a new one after start()). */
+  pid(): number;
   /** Stops the process; data stays for start(). */
   stop(): Promise<void>;
   /** Starts again on the same port with the same data and configuration. */
@@ -157,6 +159,11 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
       cleared = allRequests().length;
     },
     output: () => runs.map((run) => run.output()).join(''),
+    pid() {
+      const pid = runs.at(-1)?.pid;
+      if (pid === undefined || !runs.at(-1)?.running()) throw new Error(`registry ${url} is not running`);
+      return pid;
+    },
     stop,
     async start() {
       if (runs.at(-1)?.running()) throw new Error(`registry ${url} is already running`);
