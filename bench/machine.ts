@@ -1,5 +1,5 @@
 // Facts about the machine and the programs measured, for the report; and memory readings from /proc.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { findBinary } from '../test/support/binaries.ts';
 import { runCommand } from '../test/support/command.ts';
@@ -53,16 +53,34 @@ export async function memoryOf(pid: number): Promise<{ peak: number; current: nu
  * that of its children that exited and were waited for (this process's skopeo runs, say).
  */
 export async function cpuSecondsOf(pid: number | 'self', options: { reapedChildren?: boolean } = {}): Promise<number> {
-  // The fields after the command name's closing parenthesis, from field 3 (state) on: utime, stime,
-  // cutime, cstime are fields 14-17, in clock ticks (USER_HZ: 100 on Linux whatever the kernel's HZ,
-  // `getconf CLK_TCK`).
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime, stime, cutime, cstime are fields 14-17, in clock ticks (USER_HZ: 100 on Linux whatever the
+  // kernel's HZ, `getconf CLK_TCK`).
+  const fields = await statFields(pid);
   const [user, system] = options.reapedChildren ? [fields[13], fields[14]] : [fields[11], fields[12]];
   return (Number(user) + Number(system)) / CLOCK_TICKS_PER_SECOND;
 }
 
 const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Pids whose parent is `pid` (nginx's workers, once it answers). */
+export async function childPids(pid: number): Promise<number[]> {
+  const children: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const ppid = Number((await statFields(Number(entry)).catch(() => []))[1]);
+    if (ppid === pid) children.push(Number(entry));
+  }
+  return children;
+}
+
+/**
+ * /proc/<pid>/stat from field 3 (state) on: "pid (comm) state ppid ...", where comm may hold spaces
+ * and parentheses, so the fields are read after the last ')'. Index 0 is field 3.
+ */
+async function statFields(pid: number | 'self'): Promise<string[]> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
 
 /** Samples a process's VmRSS every `everyMs` until stop(), which resolves with the largest sample (bytes). */
 export function sampleRss(pid: number, everyMs = 200): { stop(): Promise<number> } {

@@ -1,11 +1,12 @@
 // nginx serving one directory with sendfile: the physical limit of serving a cached file on this machine;
 // and nginx as a throttled link in front of the upstream.
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireBinary } from '../test/support/binaries.ts';
 import { freePort } from '../test/support/ports.ts';
 import { startProcess, type ManagedProcess } from '../test/support/process.ts';
 import { makeTempDir, removeTempDir } from '../test/support/tmp.ts';
+import { childPids } from './machine.ts';
 
 export interface RunningNginx {
   readonly url: string;
@@ -93,7 +94,7 @@ ${http(port)}}
   await child.waitReady({ tcp: { port } }, 10_000);
   // The support library kills the master with SIGKILL when the bench dies, which would leave its
   // workers serving: kill them by pid on exit too.
-  const workers = child.pid === undefined ? [] : await childrenOf(child.pid);
+  const workers = child.pid === undefined ? [] : await childPids(child.pid);
   const killWorkers = () => {
     for (const pid of workers) {
       try {
@@ -115,17 +116,4 @@ ${http(port)}}
       await removeTempDir(dir);
     },
   };
-}
-
-/** Pids whose parent is `pid` (nginx's workers, once it answers). */
-async function childrenOf(pid: number): Promise<number[]> {
-  const children: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    // "pid (comm) state ppid ...": comm may hold spaces, so read after the last ')'.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (ppid === pid) children.push(Number(entry));
-  }
-  return children;
 }
