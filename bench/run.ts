@@ -568,13 +568,14 @@ function cpuAccounting(cpu: Record<PullKind, PullCpu[]>, direct: number, ocimirr
     `skopeo ${part(kind, 'skopeo').toFixed(2)}, upstream ${part(kind, 'upstream').toFixed(2)}` +
     (kind === 'direct' ? '' : `, ${kind} ${part(kind, 'server').toFixed(2)}`) +
     (link ? `, the throttling nginx ${part(kind, 'link').toFixed(2)}` : '');
-  const floor = total('ocimirror') / cores;
+  const [directCpu, mirrorCpu] = [total('direct'), total('ocimirror')];
+  const floor = mirrorCpu / cores;
   return (
-    `median CPU seconds per pull: direct ${total('direct').toFixed(2)} (${parts('direct')}), through ocimirror ${total('ocimirror').toFixed(2)} ` +
+    `median CPU seconds per pull: direct ${directCpu.toFixed(2)} (${parts('direct')}), through ocimirror ${mirrorCpu.toFixed(2)} ` +
     `(${parts('ocimirror')}), through the peer ${total('peer').toFixed(2)} (${parts('peer')}). On ${cores} cores a pull through ocimirror cannot ` +
-    `take less than ${total('ocimirror').toFixed(2)} / ${cores} = ${floor.toFixed(2)} s, ${(floor / direct).toFixed(2)}x direct's wall time ` +
-    `(measured: ${(ocimirror / direct).toFixed(2)}x); direct itself kept ${(total('direct') / direct).toFixed(2)} of the ${cores} cores busy, ` +
-    `the pull through ocimirror ${(total('ocimirror') / ocimirror).toFixed(2)}.`
+    `take less than ${mirrorCpu.toFixed(2)} / ${cores} = ${floor.toFixed(2)} s, ${(floor / direct).toFixed(2)}x direct's wall time ` +
+    `(measured: ${(ocimirror / direct).toFixed(2)}x); direct itself kept ${(directCpu / direct).toFixed(2)} of the ${cores} cores busy, ` +
+    `the pull through ocimirror ${(mirrorCpu / ocimirror).toFixed(2)}.`
   );
 }
 
