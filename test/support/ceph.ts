@@ -6,7 +6,9 @@
 // - each daemon has its own keyring (one shared `keyring` in [global] makes the OSD log in as admin and hang);
 // - msgr v1 only, IPv4 only, with the monitor map naming the v1 address (else clients try v2 first);
 // - the gateway's pools are made up front in one `ceph` session (else radosgw makes them one by one);
-// - paxos_propose_interval 0.1, so each map change commits at once.
+// - paxos_propose_interval 0.1, so each map change commits at once;
+// - osd_client_watch_timeout 5: a gateway that died leaves its watches behind, and radosgw-admin's notifies
+//   wait for them (30 s by default) before the next gateway's user can be made.
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -20,7 +22,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { requireBinary } from './binaries.ts';
 import { runCommand } from './command.ts';
-import { freePort } from './ports.ts';
+import { portOutsideEphemeralRange } from './ports.ts';
 import { startProcess, type ManagedProcess } from './process.ts';
 import { makeTempDir, removeTempDir } from './tmp.ts';
 
@@ -74,7 +76,9 @@ export async function startCeph(): Promise<RunningCeph> {
     for (const daemon of [...daemons].reverse()) await daemon.stop(3_000);
   };
   try {
-    const [monPort, gatewayPort] = [await freePort(), await freePort()];
+    // Below the ephemeral range: the gateway binds its port seconds after it is chosen, and CI once saw an
+    // outgoing connection take an ephemeral one in between (radosgw: "failed to bind ... Address already in use").
+    const monPort = await portOutsideEphemeralRange();
     const conf = join(dir, 'ceph.conf');
     const fsid = randomUUID();
     for (const sub of ['mon', 'osd', 'run', 'rgw']) await mkdir(join(dir, sub));
@@ -107,19 +111,11 @@ export async function startCeph(): Promise<RunningCeph> {
     const poolCommands = GATEWAY_POOLS.flatMap((pool) => [`osd pool create ${pool} 8 8`, `osd pool application enable ${pool} rgw`]);
     await withInput(binaries.ceph, ['-c', conf, '--connect-timeout', '20'], `${poolCommands.join('\n')}\n`, env);
 
-    const gateway = startProcess({
-      command: binaries.gateway,
-      args: ['-c', conf, '-f', '-n', 'client.rgw.a', '--rgw_frontends', `beast endpoint=127.0.0.1:${gatewayPort}`],
-      name: 'radosgw',
-      cwd: dir,
-      env,
-    });
+    const { gateway, endpoint } = await startGateway(binaries.gateway, conf, dir, env);
     daemons.push(gateway);
     const accessKeyId = `AK${randomBytes(8).toString('hex').toUpperCase()}`;
     const secretAccessKey = randomBytes(20).toString('hex');
     await run(binaries.admin, ['user', 'create', '--uid', 'ocimirror', '--display-name', 'ocimirror tests', '--access-key', accessKeyId, '--secret-key', secretAccessKey]);
-    const endpoint = `http://127.0.0.1:${gatewayPort}`;
-    await gateway.waitReady({ http: { url: `${endpoint}/`, status: (s) => s > 0 } }, 30_000);
 
     const region = 'us-east-1';
     const s3 = new S3Client({
@@ -178,6 +174,39 @@ export async function startCeph(): Promise<RunningCeph> {
   }
 }
 
+/**
+ * Starts radosgw on a free port and waits until it answers HTTP. A gateway that exits first (its port taken
+ * by another process after all) is started again on another port, up to three times.
+ */
+async function startGateway(
+  command: string,
+  conf: string,
+  dir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ gateway: ManagedProcess; endpoint: string }> {
+  const failures: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await portOutsideEphemeralRange();
+    const gateway = startProcess({
+      command,
+      args: ['-c', conf, '-f', '-n', 'client.rgw.a', '--rgw_frontends', `beast endpoint=127.0.0.1:${port}`],
+      name: 'radosgw',
+      cwd: dir,
+      env,
+    });
+    const endpoint = `http://127.0.0.1:${port}`;
+    try {
+      await gateway.waitReady({ http: { url: `${endpoint}/`, status: (s) => s > 0 } }, 30_000);
+      return { gateway, endpoint };
+    } catch (err) {
+      await gateway.stop(3_000);
+      failures.push((err as Error).message);
+      if (!/Address already in use/.test(gateway.output())) break;
+    }
+  }
+  throw new Error(`radosgw did not start:\n${failures.join('\n')}`);
+}
+
 function cephConf(dir: string, fsid: string, monPort: number): string {
   return `[global]
 fsid = ${fsid}
@@ -205,6 +234,7 @@ mon_allow_pool_size_one = true
 mon_warn_on_pool_no_redundancy = false
 osd_crush_chooseleaf_type = 0
 paxos_propose_interval = 0.1
+osd_client_watch_timeout = 5
 mon_data_avail_warn = 1
 mon_data_avail_crit = 0
 [mon.a]
