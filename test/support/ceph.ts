@@ -76,8 +76,9 @@ export async function startCeph(): Promise<RunningCeph> {
     for (const daemon of [...daemons].reverse()) await daemon.stop(3_000);
   };
   try {
-    // Below the ephemeral range: the gateway binds its port seconds after it is chosen, and CI once saw an
-    // outgoing connection take an ephemeral one in between (radosgw: "failed to bind ... Address already in use").
+    // The monitor's port and the gateway's (startGateway) lie below the ephemeral range: each daemon binds its
+    // port a while after it is chosen, and CI once saw an outgoing connection take the gateway's ephemeral one
+    // in between (radosgw: "failed to bind ... Address already in use").
     const monPort = await portOutsideEphemeralRange();
     const conf = join(dir, 'ceph.conf');
     const fsid = randomUUID();
@@ -175,7 +176,7 @@ export async function startCeph(): Promise<RunningCeph> {
 }
 
 /**
- * Starts radosgw on a free port and waits until it answers HTTP. A gateway that exits first (its port taken
+ * Starts radosgw on a free port below the ephemeral range and waits until it answers HTTP. A gateway that exits first (its port taken
  * by another process after all) is started again on another port, up to three times.
  */
 async function startGateway(
